@@ -1,0 +1,72 @@
+"""Sample grids from a fixed batch (fixed noise, fixed captions) every N steps: PNG
+files under the run directory, and images in TensorBoard / W&B."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torchvision.utils import make_grid, save_image
+
+
+def grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
+    """[-1, 1] images -> one [0, 1] grid image."""
+    nrow = nrow or max(1, int(len(images) ** 0.5))
+    return make_grid(images.float().clamp(-1, 1) * 0.5 + 0.5, nrow=nrow, padding=2, pad_value=0.5)
+
+
+def log_image(trainer: pl.Trainer, key: str, image: torch.Tensor, caption: str | None = None) -> None:
+    """Send a [0, 1] CHW image to every logger that takes images."""
+    for logger in trainer.loggers:
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "add_image"):  # TensorBoard
+            experiment.add_image(key, image, trainer.global_step)
+        elif hasattr(logger, "log_image"):  # W&B
+            logger.log_image(key=key, images=[image], caption=[caption] if caption else None,
+                             step=trainer.global_step)
+
+
+class SampleGrid(pl.Callback):
+    def __init__(self, every_n_steps: int = 250, num_images: int = 64, dirpath: str = "samples"):
+        self.every_n_steps, self.num_images, self.dirpath = every_n_steps, num_images, Path(dirpath)
+        self.batch = None
+
+    def _fixed_batch(self, trainer: pl.Trainer) -> dict:
+        dm = trainer.datamodule
+        dataset = dm.val_set if getattr(dm, "val_set", None) is not None else dm.train_set
+        items = [dataset[i] for i in range(min(self.num_images, len(dataset)))]
+        collate = getattr(dm, "collate_fn", None) or torch.utils.data.default_collate
+        return collate(items)
+
+    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.batch is None:
+            self.batch = self._fixed_batch(trainer)
+        batch = {k: v.to(pl_module.device) if torch.is_tensor(v) else v for k, v in self.batch.items()}
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            images = pl_module.preview(batch).float().cpu()
+        pl_module.train(was_training)
+        picture = grid(images)
+        if trainer.is_global_zero:
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+            save_image(picture, self.dirpath / f"step_{trainer.global_step:06d}.png")
+            log_image(trainer, "samples", picture)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every_n_steps == 0 and not trainer.sanity_checking:
+            self._write(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._write(trainer, pl_module)
+
+
+class ConfigInCheckpoint(pl.Callback):
+    """Stores the run's resolved config in every checkpoint, so evaluate.py and
+    generate.py need nothing but the checkpoint."""
+
+    def __init__(self, config: dict):
+        self.config = config
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["t2i_config"] = self.config

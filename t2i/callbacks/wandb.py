@@ -1,0 +1,34 @@
+"""Weights & Biases logger that works offline by default and never leaks one crashed
+multirun job into the next one's run."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    return netrc.exists() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def make_wandb_logger(mode: str = "auto", **kw):
+    from pytorch_lightning.loggers import WandbLogger
+
+    if mode not in ("auto", "online", "offline", "disabled"):
+        raise ValueError(f"logger.wandb.mode must be auto|online|offline|disabled, got {mode!r}")
+    if mode == "auto":
+        mode = os.environ.get("WANDB_MODE") or ("online" if logged_in() else "offline")
+    # A fresh run per Hydra job: a previous job that crashed must not be resumed into.
+    return WandbLogger(mode=mode, reinit="finish_previous", **kw)
+
+
+def finish_wandb(exit_code: int) -> None:
+    """Close the current W&B run (if any) with the job's exit code."""
+    try:
+        import wandb
+    except ImportError:
+        return
+    if wandb.run is not None:
+        wandb.finish(exit_code=exit_code)

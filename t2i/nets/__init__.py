@@ -1,0 +1,1 @@
+"""Pure nn.Modules: no losses, no optimisers, no data knowledge."""

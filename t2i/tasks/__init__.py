@@ -1,0 +1,1 @@
+"""LightningModules: losses, optimisation schedule and evaluation of each model."""

@@ -1,0 +1,141 @@
+"""The one GAN step every adversarial model here shares: k discriminator steps, then
+a generator step, with Lightning manual optimisation (AMP-aware through
+`manual_backward`) and the non-finite-loss guard in one place."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN/inf. Raised (not logged) so no checkpoint of broken weights is
+    written: the last good `last.ckpt` stays, and `ckpt_path=last` resumes from it."""
+
+
+def _no_op() -> None:
+    pass
+
+
+def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class GANTask(pl.LightningModule):
+    """Subclasses build `self.generator` and `self.discriminator` and define
+    `generate`, `discriminator_loss`, `generator_loss`, `preview` and `evaluate`."""
+
+    def __init__(self, optimizer_g: Callable, optimizer_d: Callable, d_steps: int = 1,
+                 scheduler: Callable | None = None, nz: int = 100, noise: str = "uniform", seed: int = 0):
+        super().__init__()
+        if d_steps < 1:
+            raise ValueError(f"model.d_steps must be >= 1, got {d_steps}")
+        if noise not in ("uniform", "normal"):
+            raise ValueError(f"model.noise must be 'uniform' or 'normal', got {noise!r}")
+        self.automatic_optimization = False
+        self.optimizer_g, self.optimizer_d, self.scheduler = optimizer_g, optimizer_d, scheduler
+        self.d_steps, self.nz, self.noise_kind, self.seed = d_steps, nz, noise, seed
+
+    # ---------------------------------------------------------------- noise
+    def noise(self, n: int, stream: int = 0, step: int | None = None) -> torch.Tensor:
+        """Latent z that depends only on (seed, rank, step, stream): a resumed run draws
+        exactly the noise an uninterrupted one would have drawn."""
+        step = self.global_step if step is None else step
+        rank = self.global_rank if self._trainer is not None else 0
+        g = torch.Generator(device=self.device).manual_seed(
+            (self.seed * 1_000_003 + rank * 7_919 + step * 31 + stream) % (2 ** 63))
+        if self.noise_kind == "uniform":  # the seed's choice: U(-1, 1)
+            return torch.rand(n, self.nz, generator=g, device=self.device).mul_(2).sub_(1)
+        return torch.randn(n, self.nz, generator=g, device=self.device)
+
+    # ------------------------------------------------------- to implement
+    def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def discriminator_loss(self, batch: dict, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def generator_loss(self, batch: dict, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def generator_parameters(self):
+        return self.generator.parameters()
+
+    def discriminator_parameters(self):
+        return self.discriminator.parameters()
+
+    # ------------------------------------------------------------- the step
+    def check_finite(self, loss: torch.Tensor, name: str) -> None:
+        if not torch.isfinite(loss).item():
+            raise NonFiniteLossError(
+                f"{name} loss became {loss.item()} at step {self.global_step}. Training stopped; the last "
+                "good checkpoint is kept (resume with ckpt_path=last). Fixes: lower the learning rate, "
+                "use trainer.precision=bf16-mixed or 32 instead of 16-mixed, or check the data.")
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        # Lightning counts every optimizer.step() as a global step; count only the
+        # generator's, so trainer.max_steps and every_n_train_steps mean iterations.
+        opt_d._on_before_step = opt_d._on_after_step = _no_op
+        n = batch["image"].shape[0]
+        for k in range(self.d_steps):
+            last = k == self.d_steps - 1
+            # The last fake keeps its graph and is reused for the generator step, as in
+            # pytorch/examples' dcgan; earlier ones need no graph at all.
+            with torch.set_grad_enabled(last):
+                fake = self.generate(batch, self.noise(n, stream=k))
+            self.toggle_optimizer(opt_d)
+            d_loss, d_logs = self.discriminator_loss(batch, fake.detach())
+            self.check_finite(d_loss, "discriminator")
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+            self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)  # D's weights get no gradient from the G step
+        g_loss, g_logs = self.generator_loss(batch, fake)
+        self.check_finite(g_loss, "generator")
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        logs = {"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach(), **d_logs, **g_logs}
+        self.log_dict({k: v.detach().float() if torch.is_tensor(v) else v for k, v in logs.items()},
+                      prog_bar=False, batch_size=n)
+        self.log_dict({"d": d_loss.detach().float(), "g": g_loss.detach().float()}, prog_bar=True,
+                      logger=False, batch_size=n)
+
+    def on_train_epoch_end(self) -> None:
+        schedulers = self.lr_schedulers()
+        for sch in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            sch.step()
+
+    def configure_optimizers(self):
+        opt_g = self.optimizer_g(params=self.generator_parameters())
+        opt_d = self.optimizer_d(params=self.discriminator_parameters())
+        if self.scheduler is None:
+            return [opt_g, opt_d]
+        return [opt_g, opt_d], [self.scheduler(optimizer=opt_g), self.scheduler(optimizer=opt_d)]
+
+    # ------------------------------------------------------------ sampling
+    def preview(self, batch: dict) -> torch.Tensor:
+        """Images for a sample grid from a fixed batch (fixed noise, fixed captions)."""
+        z = self.noise(batch["image"].shape[0], stream=10_000, step=0)
+        return self.generate(batch, z)
+
+    @torch.no_grad()
+    def sample(self, batches) -> torch.Tensor:
+        """Generate one image per item of `batches` (an iterable of batches) in eval mode,
+        with noise fixed by the seed; returns float images in [-1, 1] on CPU."""
+        was_training = self.training
+        self.eval()
+        out = []
+        for i, batch in enumerate(batches):
+            batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            z = self.noise(batch["image"].shape[0], stream=20_000 + i, step=0)
+            out.append(self.generate(batch, z).float().cpu())
+        self.train(was_training)
+        return torch.cat(out)

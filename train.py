@@ -1,0 +1,16 @@
+"""Train a model: python train.py experiment=mnist_dcgan [overrides...]"""
+import hydra
+from omegaconf import DictConfig
+
+from t2i.run import train
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    # A sweeper (Optuna) optimises the value returned here.
+    return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
+
+
+if __name__ == "__main__":
+    main()
