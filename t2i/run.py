@@ -92,6 +92,11 @@ def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None):
         cfg = OmegaConf.merge(cfg, overrides)
     datamodule, model = build(cfg)
     model.load_state_dict(ckpt["state_dict"])
+    # Lightning stores a data module's state_dict() (e.g. its vocabulary and word
+    # vectors) under its class name: generation then needs no dataset on disk.
+    state = ckpt.get(type(datamodule).__qualname__)
+    if state:
+        datamodule.load_state_dict(state)
     return model, datamodule, cfg
 
 
