@@ -1,0 +1,309 @@
+"""Gather runs (a sweep's or several) into one report: a markdown table and PNG figures.
+
+    python -m t2i.report DIR [DIR...] [--out OUT] [--curves KEY ...] [--samples]
+
+A run is any folder holding `csv/metrics.csv` (the CSV logger's file). Each run is named
+by its Hydra overrides (`.hydra/overrides.yaml`; the folder name when there are none).
+Writes OUT/report.md (one row per run: final and best values of every logged metric, plus
+the values of any metrics.json in the run folder), OUT/report_curves.png (one panel per
+curve key, one line per run) and, with --samples, OUT/report_samples.png (each run's last
+sample grid side by side). OUT defaults to the first DIR.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import json
+import math
+import re
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+# Metric names whose best value is the largest; names with LOWER words are best smallest.
+# Other metrics (GAN discriminator outputs, learning rates, ...) get no "best".
+HIGHER = ("acc", "psnr", "ssim", "f1", "auc", "is_mean", "precision", "recall", "alignment")
+LOWER = ("loss", "mse", "mae", "fid", "kid_mean", "error", "perplexity", "bpd")
+# metrics.json strings longer than this (explanatory notes) stay out of the table.
+MAX_TEXT = 40
+
+
+@dataclass
+class Run:
+    path: Path
+    overrides: list[str]
+    # key -> list of (epoch or None, step or None, value), in logged order
+    series: dict[str, list[tuple[float | None, float | None, float]]] = field(default_factory=dict)
+    results: dict[str, object] = field(default_factory=dict)  # from metrics.json files
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.overrides) or self.path.name
+
+
+# ------------------------------------------------------------------ reading
+def _natural_key(path: Path) -> list:
+    """Sort multirun job folders 0, 1, 2, ..., 10 rather than 0, 1, 10, 2."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+def discover_runs(dirs: list[str | Path]) -> list[Path]:
+    """Every folder under `dirs` (the dirs themselves included) with csv/metrics.csv."""
+    found: set[Path] = set()
+    for d in dirs:
+        d = Path(d).expanduser()
+        if not d.exists():
+            raise FileNotFoundError(f"{d}: no such folder (give run or sweep directories)")
+        found.update(p.parent.parent.resolve() for p in d.rglob("csv/metrics.csv"))
+    return sorted(found, key=_natural_key)
+
+
+def read_overrides(run_dir: Path) -> list[str]:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.exists():
+        return []
+    overrides = yaml.safe_load(path.read_text()) or []
+    return [str(o) for o in overrides]
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def read_metrics_csv(path: Path) -> dict[str, list[tuple[float | None, float | None, float]]]:
+    """CSVLogger rows are sparse (each row holds what was logged at one step);
+    returns each metric's values with the epoch and step they were logged at."""
+    series: dict[str, list] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            epoch, step = _number(row.get("epoch")), _number(row.get("step"))
+            for key, text in row.items():
+                if key in ("epoch", "step") or key is None:
+                    continue
+                value = _number(text)
+                if value is not None:
+                    series.setdefault(key, []).append((epoch, step, value))
+    return series
+
+
+def read_results(run_dir: Path) -> dict[str, object]:
+    """Flat values of metrics.json in the run folder (and one level below, e.g. eval/)."""
+    results: dict[str, object] = {}
+    for path in sorted(run_dir.glob("metrics.json")) + sorted(run_dir.glob("*/metrics.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for key, value in data.items() if isinstance(data, dict) else []:
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                if not (isinstance(value, str) and len(value) > MAX_TEXT):
+                    results.setdefault(key, value)
+    return results
+
+
+def load_run(run_dir: Path) -> Run:
+    return Run(run_dir, read_overrides(run_dir), read_metrics_csv(run_dir / "csv" / "metrics.csv"),
+               read_results(run_dir))
+
+
+# ------------------------------------------------------------------ naming
+def short_names(runs: list[Run]) -> tuple[list[str], list[str]]:
+    """Labels made of the overrides that differ between runs, and the ones all share."""
+    if len(runs) < 2:
+        return [r.name for r in runs], []
+    common = [o for o in runs[0].overrides if all(o in r.overrides for r in runs[1:])]
+    labels = [" ".join(o for o in r.overrides if o not in common) or r.path.name for r in runs]
+    if len(set(labels)) < len(labels):  # identical overrides (e.g. several sweeps): add folder names
+        labels = [f"{label} [{r.path.parent.name}/{r.path.name}]" for label, r in zip(labels, runs)]
+    return labels, common
+
+
+# ------------------------------------------------------------------ table
+def direction(key: str) -> str | None:
+    name = key.lower()
+    if any(w in name for w in HIGHER):
+        return "max"
+    if any(w in name for w in LOWER):
+        return "min"
+    return None
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def summarise(run: Run) -> dict[str, str]:
+    """One table row: each metric's final value, with its best when a direction is known."""
+    row = {}
+    for key, values in run.series.items():
+        final = values[-1][2]
+        best_of = {"max": max, "min": min}.get(direction(key))
+        cell = _fmt(final)
+        if best_of and len(values) > 1:
+            best = best_of(v for _, _, v in values)
+            if best != final:
+                cell += f" (best {_fmt(best)})"
+        row[key] = cell
+    for key, value in run.results.items():
+        row[key if key not in row else f"{key} (metrics.json)"] = _fmt(value)
+    return row
+
+
+def markdown_table(labels: list[str], rows: list[dict[str, str]]) -> str:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    lines = ["| run | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for label, row in zip(labels, rows):
+        lines.append(f"| {_fmt(label)} | " + " | ".join(row.get(k, "") for k in keys) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ figures
+def curve_keys(runs: list[Run], patterns: list[str] | None) -> list[str]:
+    """Keys matching the patterns (exact names or globs such as 'val/*'); by default
+    every logged key ending in 'loss'."""
+    logged: list[str] = []
+    for r in runs:
+        logged += [k for k in r.series if k not in logged]
+    if not patterns:
+        return [k for k in logged if k.endswith("loss")]
+    keys = []
+    for pattern in patterns:
+        keys += [k for k in logged if fnmatch.fnmatchcase(k, pattern) and k not in keys]
+    return keys
+
+
+def xy(values: list[tuple], ) -> tuple[list[float], list[float], str]:
+    """x = epoch when the metric has one value per epoch (epoch-level logging), else step."""
+    epochs = [e for e, _, _ in values]
+    if all(e is not None for e in epochs) and len(set(epochs)) == len(epochs):
+        return epochs, [v for _, _, v in values], "epoch"
+    steps = [s if s is not None else i for i, (_, s, _) in enumerate(values)]
+    return steps, [v for _, _, v in values], "step"
+
+
+def plot_curves(runs: list[Run], labels: list[str], keys: list[str], out: Path) -> Path | None:
+    if not keys:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        xlabel = "step"
+        for run, label in zip(runs, labels):
+            if key in run.series:
+                x, y, xlabel = xy(run.series[key])
+                ax.plot(x, y, marker="." if len(x) < 30 else None, label=textwrap.shorten(label, 60))
+        ax.set_title(key)
+        ax.set_xlabel(xlabel)
+        if direction(key) == "min" and all(v > 0 for r in runs for _, _, v in r.series.get(key, [])):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(3, max(1, len(names))), fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * math.ceil(len(names) / 3), 1, 1))
+    path = out / "report_curves.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def last_sample(run_dir: Path) -> Path | None:
+    """The run's latest sample/reconstruction grid: samples/*.png (step-numbered names
+    sort in time order), else a samples.png written by evaluate."""
+    grids = sorted((run_dir / "samples").glob("*.png"), key=_natural_key)
+    if grids:
+        return grids[-1]
+    fallback = run_dir / "samples.png"
+    return fallback if fallback.exists() else None
+
+
+def plot_samples(runs: list[Run], labels: list[str], out: Path) -> Path | None:
+    pictures = [(label, last_sample(r.path)) for r, label in zip(runs, labels)]
+    pictures = [(label, p) for label, p in pictures if p is not None]
+    if not pictures:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(4, len(pictures))
+    rows = math.ceil(len(pictures) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 4.0 * rows), squeeze=False)
+    for ax, (label, path) in zip(axes.flat, pictures):
+        ax.imshow(plt.imread(path), cmap="gray", interpolation="nearest")
+        ax.set_title("\n".join(textwrap.wrap(f"{label} ({path.name})", 40)), fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    path = out / "report_samples.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------ entry points
+def build_report(dirs: list[str | Path], out: str | Path | None = None, curves: list[str] | None = None,
+                 samples: bool = False) -> Path:
+    """Write OUT/report.md (+ report_curves.png, report_samples.png); returns report.md's path."""
+    if not dirs:
+        raise ValueError("give at least one run or sweep directory")
+    run_dirs = discover_runs(dirs)
+    if not run_dirs:
+        raise FileNotFoundError(f"no runs (folders with csv/metrics.csv) under {', '.join(map(str, dirs))}: "
+                                "train with the CSV logger (logger=default or logger=csv)")
+    out = Path(out if out is not None else dirs[0]).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [load_run(d) for d in run_dirs]
+    labels, common = short_names(runs)
+
+    lines = ["# Report", "", f"{len(runs)} run(s) from {', '.join(str(d) for d in dirs)}."]
+    if common:
+        lines.append(f"Shared overrides: `{' '.join(common)}`.")
+    lines += ["", "Cells: final value (best value over training where it differs; "
+              "metrics.json values as written by evaluate).", "",
+              markdown_table(labels, [summarise(r) for r in runs]), ""]
+    curves_png = plot_curves(runs, labels, curve_keys(runs, curves), out)
+    if curves_png:
+        lines += ["## Curves", "", f"![curves]({curves_png.name})", ""]
+    if samples:
+        samples_png = plot_samples(runs, labels, out)
+        lines += ["## Samples", "", f"![samples]({samples_png.name})" if samples_png
+                  else "No sample grids (samples/*.png) found in these runs.", ""]
+    lines += ["## Runs", ""] + [f"- {label}: `{r.path}`" for label, r in zip(labels, runs)] + [""]
+    report = out / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m t2i.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("dirs", nargs="+", help="run or sweep directories (searched for csv/metrics.csv)")
+    parser.add_argument("--out", default=None, help="output folder (default: the first DIR)")
+    parser.add_argument("--curves", nargs="+", default=None, metavar="KEY",
+                        help="metric keys or globs to plot, e.g. val/loss 'train/*' (default: keys ending in loss)")
+    parser.add_argument("--samples", action="store_true", help="add each run's last sample grid side by side")
+    args = parser.parse_args(argv)
+    report = build_report(args.dirs, args.out, args.curves, args.samples)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
