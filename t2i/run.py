@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from t2i.callbacks.samples import ConfigInCheckpoint
-from t2i.callbacks.wandb import finish_wandb
+from t2i.loggers import finish_wandb
 
 log = logging.getLogger("t2i")
 

@@ -1,1 +1,1 @@
-"""Lightning callbacks: sample grids, config-in-checkpoint, W&B set-up."""
+"""Lightning callbacks: sample grids, config-in-checkpoint."""

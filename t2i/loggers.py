@@ -1,9 +1,30 @@
-"""Weights & Biases logger that works offline by default and never leaks one crashed
-multirun job into the next one's run."""
+"""Loggers: a CSV logger that survives resuming, and a Weights & Biases logger that works
+offline by default and never leaks one crashed multirun job into the next one's run."""
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
+
+from pytorch_lightning.loggers import CSVLogger
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSVLogger deletes an existing metrics.csv when it starts; a run resumed
+    with ckpt_path=last would lose its history. This one keeps the earlier rows and
+    appends to them."""
+
+    @property
+    def experiment(self):
+        if self._experiment is not None:
+            return self._experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        previous = path.read_text() if path.exists() else ""
+        experiment = CSVLogger.experiment.fget(self)  # removes the file
+        if previous.strip() and hasattr(experiment, "metrics_keys"):
+            path.write_text(previous)
+            experiment.metrics_keys = next(csv.reader([previous.splitlines()[0]]))
+        return experiment
 
 
 def logged_in() -> bool:

@@ -1,0 +1,96 @@
+"""Decode a list of image files once into one memory-mappable uint8 array
+(N, C, S, S) per split. The cache key covers the source files (path, size, mtime)
+and the preprocessing settings, so it is rebuilt exactly when one of them changes.
+Unreadable images are skipped and reported, never fatal."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+log = logging.getLogger("t2i")
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray | None:
+    """JPEG/PNG -> uint8 (3, size, size): RGB (greyscale converted), shorter side resized
+    to `size`, centre-cropped. None when the file is missing or unreadable."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            scale = size / min(w, h)
+            im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+            w, h = im.size
+            left, top = (w - size) // 2, (h - size) // 2
+            im = im.crop((left, top, left + size, top + size))
+            return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return None
+
+
+def _load_chunk(args) -> list:
+    paths, size = args
+    return [load_image(p, size) for p in paths]
+
+
+def cache_key(paths: Sequence[str | Path], settings: dict) -> str:
+    h = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode())
+    for p in paths:
+        try:
+            st = os.stat(p)
+            h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{p}|missing\n".encode())
+    return h.hexdigest()[:16]
+
+
+def cached_images(paths: Sequence[str | Path], size: int, cache_dir: str | Path, name: str,
+                  workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (images, kept): a read-only memory-mapped uint8 array (M, 3, size, size)
+    of the readable images and the indices into `paths` they came from."""
+    key = cache_key(paths, {"size": size, "version": 1})
+    folder = Path(cache_dir) / "images"
+    array_path, kept_path = folder / f"{name}-{key}.npy", folder / f"{name}-{key}.kept.npy"
+    if not (array_path.exists() and kept_path.exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        workers = workers or min(4, os.cpu_count() or 1)
+        chunks = [(list(map(str, paths[s:s + 64])), size) for s in range(0, len(paths), 64)]
+        tmp = array_path.with_suffix(".tmp.npy")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
+        kept, i = [], 0
+        if workers > 1 and len(chunks) > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                results = pool.map(_load_chunk, chunks)
+                kept, i = _fill(out, results, kept, i)
+        else:
+            kept, i = _fill(out, map(_load_chunk, chunks), kept, i)
+        skipped = len(paths) - len(kept)
+        if skipped:
+            log.warning("%s: %d of %d images missing or unreadable, skipped", name, skipped, len(paths))
+        final = np.lib.format.open_memmap(array_path.with_suffix(".part.npy"), mode="w+", dtype=np.uint8,
+                                          shape=(len(kept), 3, size, size))
+        final[:] = out[: len(kept)]
+        final.flush()
+        del out, final
+        os.replace(array_path.with_suffix(".part.npy"), array_path)
+        np.save(kept_path, np.asarray(kept, dtype=np.int64))
+        tmp.unlink(missing_ok=True)
+    return np.load(array_path, mmap_mode="r"), np.load(kept_path)
+
+
+def _fill(out, results, kept, i):
+    n = 0
+    for chunk in results:
+        for image in chunk:
+            if image is not None:
+                out[len(kept)] = image
+                kept.append(n)
+            n += 1
+    return kept, n
