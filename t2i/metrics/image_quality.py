@@ -67,7 +67,7 @@ def image_quality(real: torch.Tensor, fake: torch.Tensor, eval_cfg, datamodule, 
         fid = FrechetInceptionDistance(feature=2048, **kw)
         kid = KernelInceptionDistance(feature=2048, subset_size=subset, **kw)
         iscore = InceptionScore(**kw)
-        prep, use = _as_inception_input, {}
+        prep = _as_inception_input
     else:
         fid = FrechetInceptionDistance(feature=feature, normalize=True)
         kid = KernelInceptionDistance(feature=feature, subset_size=subset, normalize=True)
