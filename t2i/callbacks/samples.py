@@ -22,8 +22,8 @@ def log_image(trainer: pl.Trainer, key: str, image: torch.Tensor, caption: str |
         if hasattr(experiment, "add_image"):  # TensorBoard
             experiment.add_image(key, image, trainer.global_step)
         elif hasattr(logger, "log_image"):  # W&B
-            logger.log_image(key=key, images=[image], caption=[caption] if caption else None,
-                             step=trainer.global_step)
+            extra = {"caption": [caption]} if caption else {}
+            logger.log_image(key=key, images=[image], step=trainer.global_step, **extra)
 
 
 class SampleGrid(pl.Callback):
