@@ -72,7 +72,7 @@ def train(cfg: DictConfig) -> dict:
         finish_wandb(exit_code=1)
         raise
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
-    if cfg.get("evaluate_after_fit") and trainer.is_global_zero:
+    if cfg.get("evaluate_after_fit") and trainer.is_global_zero and not trainer.fast_dev_run:
         metrics.update(evaluate_model(model, datamodule, cfg, output_dir(cfg)))
     finish_wandb(exit_code=0)
     return metrics

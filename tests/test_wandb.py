@@ -38,13 +38,17 @@ def test_wandb_mode_is_validated():
 
 @pytest.mark.slow
 def test_crashed_multirun_job_does_not_break_the_next(tmp_path):
-    # job 0 crashes inside the network (ngf=0), job 1 must still train and log its own run
+    # job 0's loss turns NaN at step 5 (it crashes after logging); job 1 must still train
+    # and log into its own, separate W&B run
     out = subprocess.run(
-        [sys.executable, "train.py", "-m", "logger=wandb", "model.ngf=0,16", *TINY,
+        [sys.executable, "train.py", "-m", "logger=wandb",
+         "model._target_=tests.test_dcgan.ExplodingDCGAN,t2i.tasks.dcgan.DCGAN", *TINY, "trainer.max_steps=8",
          f"hydra.sweep.dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
                                                                     "WANDB_MODE": "offline"})
     assert "Error executing job" in out.stderr  # the failure is reported, the sweep goes on
     assert (tmp_path / "1" / "checkpoints" / "last.ckpt").exists()
     first, second = run_file(tmp_path / "0"), run_file(tmp_path / "1")
-    assert b"train/g_loss" in second and b"train/g_loss" not in first
+    assert b"train/g_loss" in first and b"train/g_loss" in second
+    assert not (tmp_path / "0" / "checkpoints" / "step_000008.ckpt").exists()
+    assert first.count(b"train/g_loss") < second.count(b"train/g_loss")
