@@ -22,7 +22,7 @@ def test_shapes_are_deterministic_and_captioned():
 def test_attributes_match_pixels():
     dm = ShapesDataModule(splits=(200, 10, 10), image_size=64, fill="filled")
     dm.setup()
-    imgs = dm.train_set.images.numpy()[:, 0] > 0
+    imgs = dm.train_set.images.numpy()[:, 0] / 255.0  # coverage per pixel
     attrs = dm.train_set.fields["attributes"].numpy()
     ys, xs = np.mgrid[0:64, 0:64] + 0.5
     for img, (shape, half, cx, cy, filled) in zip(imgs[:50], attrs[:50]):

@@ -83,7 +83,9 @@ def sample_specs(n: int, image_size: int, rng: np.random.Generator, shape="rando
 
 
 def render(spec: ShapeSpec, image_size: int, outline_width: float | None = None) -> np.ndarray:
-    """Rasterise specs to uint8 images (N, 1, S, S): white shapes on black."""
+    """Rasterise specs to uint8 images (N, 1, S, S): white shapes on black, edges
+    anti-aliased by pixel coverage (a pixel half inside is grey), so images are not
+    purely binary: a discriminator cannot win on hard edges alone."""
     n = len(spec.shape)
     width = outline_width or max(1.0, image_size / 32)
     grid = np.arange(image_size, dtype=np.float32) + 0.5
@@ -96,10 +98,10 @@ def render(spec: ShapeSpec, image_size: int, outline_width: float | None = None)
         square = np.maximum(np.abs(dx), np.abs(dy))
         dist = np.where(spec.shape[sl, None, None] == 1, square, circle)
         half = spec.half[sl, None, None]
-        inside = dist <= half
-        ring = inside & (dist > half - width)
-        mask = np.where(spec.filled[sl, None, None] == 1, inside, ring)
-        out[sl, 0] = mask.astype(np.uint8) * 255
+        inside = np.clip(half - dist + 0.5, 0, 1)             # coverage of the filled shape
+        ring = np.minimum(inside, np.clip(dist - (half - width) + 0.5, 0, 1))
+        cover = np.where(spec.filled[sl, None, None] == 1, inside, ring)
+        out[sl, 0] = np.round(cover * 255).astype(np.uint8)
     return out
 
 
