@@ -60,6 +60,12 @@ class GANTask(pl.LightningModule):
     def generator_loss(self, batch: dict, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 
+    def generate_for_step(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
+        """What the training step hands to both losses: by default the images. A model
+        whose losses need more (cond_dcgan_lstm: every LSTM step's output) returns that
+        tensor instead; `generate` keeps returning images for sampling."""
+        return self.generate(batch, z)
+
     def generator_parameters(self):
         return self.generator.parameters()
 
@@ -85,7 +91,7 @@ class GANTask(pl.LightningModule):
             # The last fake keeps its graph and is reused for the generator step, as in
             # pytorch/examples' dcgan; earlier ones need no graph at all.
             with torch.set_grad_enabled(last):
-                fake = self.generate(batch, self.noise(n, stream=k))
+                fake = self.generate_for_step(batch, self.noise(n, stream=k))
             self.toggle_optimizer(opt_d)
             d_loss, d_logs = self.discriminator_loss(batch, fake.detach())
             self.check_finite(d_loss, "discriminator")
