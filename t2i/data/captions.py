@@ -1,0 +1,373 @@
+"""Text-to-image data: images with one or more captions each, turned into word-vector
+batches. Captions are tokenised and encoded to padded id arrays once at setup; per
+batch the only text work is one index lookup into the standardised word-vector matrix
+(in `collate_fn`), and images come from uint8 arrays (memory-mapped for real datasets).
+
+Batch contract: `image` float (B, C, S, S) in [-1, 1]; `caption` list[str] (this
+epoch's caption of each image); `word_vectors` float (B, L, D), zero rows for padding;
+`length` long (B,) real word count (>= 1); `token_ids` long (B, L); plus per-image
+fields such as `targets` (captioned shapes)."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from t2i.data import shapes as shapes_lib
+from t2i.data.base import BaseDataModule, EpochSeededSampler, to_unit_range
+from t2i.text import Vocabulary, WordVectors, tokenize
+from t2i.text.word2vec import load_pretrained, train_word2vec
+
+log = logging.getLogger("t2i")
+
+SPLITS = ("train", "val", "test")
+WORD2VEC_DEFAULTS = dict(sg=1, epochs=10, window=5, min_count=1, pretrained=None)
+
+
+@dataclass
+class CaptionedImages:
+    """One split as a subclass loads it: uint8 images (N, C, S, S) and, per image, its
+    raw captions (any number; images left with none after cleaning are dropped)."""
+    images: np.ndarray | torch.Tensor
+    captions: list[list[str]]
+    fields: dict[str, torch.Tensor] = field(default_factory=dict)  # per image, e.g. targets
+
+    def __post_init__(self):
+        if len(self.captions) != len(self.images):
+            raise ValueError(f"{len(self.captions)} caption lists for {len(self.images)} images")
+
+
+class CaptionBatch(dict):
+    """A batch already gathered by `CaptionDataset.__getitems__` (collate only adds the
+    word vectors)."""
+
+
+class CaptionDataset(Dataset):
+    """Images with their encoded captions. Captions are stored flat (M, L) with, per
+    image, the range [first, first + count) of its captions. Index with an int (the
+    image's first caption) or with (image, draw) pairs from `CaptionSampler`, where
+    caption `draw % count` is used: one caption per image per epoch."""
+
+    def __init__(self, images, captions: list[str], token_ids: torch.Tensor, lengths: torch.Tensor,
+                 first: torch.Tensor, count: torch.Tensor, fields: dict[str, torch.Tensor] | None = None):
+        self.images, self.captions, self.token_ids, self.lengths = images, captions, token_ids, lengths
+        self.first, self.count, self.fields = first, count, dict(fields or {})
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def _caption_index(self, index) -> tuple[int, int]:
+        if isinstance(index, (tuple, list)):
+            i, draw = int(index[0]), int(index[1])
+            return i, int(self.first[i]) + draw % int(self.count[i])
+        i = int(index)
+        return i, int(self.first[i])
+
+    def __getitems__(self, indices: Sequence) -> CaptionBatch:
+        pairs = [self._caption_index(ix) for ix in indices]
+        rows = torch.tensor([p[0] for p in pairs], dtype=torch.long)
+        caps = torch.tensor([p[1] for p in pairs], dtype=torch.long)
+        images = self.images[rows.numpy()] if isinstance(self.images, np.ndarray) else self.images[rows]
+        if not torch.is_tensor(images):
+            images = torch.from_numpy(np.ascontiguousarray(images))
+        batch = CaptionBatch(image=to_unit_range(images), caption=[self.captions[c] for c in caps.tolist()],
+                             token_ids=self.token_ids[caps].long(), length=self.lengths[caps].long())
+        for name, values in self.fields.items():
+            batch[name] = values[rows]
+        return batch
+
+    def __getitem__(self, index) -> dict:
+        batch = self.__getitems__([index])
+        return {k: v[0] for k, v in batch.items()}
+
+
+class CaptionSampler(EpochSeededSampler):
+    """EpochSeededSampler's order (resume-aware) paired with one caption draw per image,
+    drawn from (seed, pass over the data): every epoch samples one caption per image,
+    and a resumed run sees the pairs an uninterrupted run would have seen."""
+
+    def _pass(self) -> int:
+        state = self.progress() if self.progress is not None else None
+        if state is None:
+            return self.epoch
+        done, per_epoch = state
+        return done // max(1, per_epoch)
+
+    def __iter__(self):
+        epoch = self._pass()
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 2 + 1)  # a stream apart from the order
+        draws = torch.randint(0, 2 ** 31 - 1, (self.n,), generator=g).tolist()
+        return iter([(i, draws[i]) for i in super().__iter__()])
+
+
+class WordVectorCollate:
+    """collate_fn: stacks items (or takes a gathered CaptionBatch) and looks the token ids
+    up in the standardised matrix. A small picklable object, so workers can run it."""
+
+    def __init__(self, matrix: torch.Tensor):
+        self.matrix = matrix
+
+    def __call__(self, items) -> dict:
+        if isinstance(items, CaptionBatch):
+            batch = dict(items)
+        else:
+            batch = {k: [it[k] for it in items] for k in items[0]}
+            for k, v in batch.items():
+                if torch.is_tensor(v[0]):
+                    batch[k] = torch.stack(v)
+        batch["word_vectors"] = self.matrix[batch["token_ids"]]  # <pad> (id 0) rows are 0
+        return batch
+
+
+def clean_caption(text: str) -> str:
+    """Collapse stray whitespace and attach detached punctuation ("a dog ." -> "a dog.")."""
+    text = " ".join(str(text).split())
+    for p in ".,!?;:":
+        text = text.replace(f" {p}", p)
+    return text
+
+
+class CaptionDataModule(BaseDataModule):
+    """Base of the text-to-image data modules. Subclasses implement `load_splits()`
+    returning {"train"|"val"|"test": CaptionedImages}; this class tokenises, builds the
+    vocabulary and word vectors from the training captions (gensim word2vec, cached, or
+    pre-trained vectors), standardises every dimension and encodes all captions once.
+
+    `state_dict()` carries the vocabulary, matrix and text settings, so a checkpoint can
+    `encode` new captions with no dataset on disk."""
+
+    def __init__(self, image_size: int = 64, max_words: int = 25, embedding_dim: int = 400,
+                 word2vec: dict | None = None, standardize: bool = True, cache_dir: str | None = None, **kw):
+        super().__init__(**kw)
+        if max_words < 2:
+            raise ValueError(f"data.max_words must be >= 2, got {max_words}")
+        if embedding_dim < 1:
+            raise ValueError(f"data.embedding_dim must be >= 1, got {embedding_dim}")
+        unknown = set(word2vec or {}) - set(WORD2VEC_DEFAULTS)
+        if unknown:
+            raise ValueError(f"data.word2vec has unknown keys {sorted(unknown)}; known: {sorted(WORD2VEC_DEFAULTS)}")
+        self.image_size, self.max_words, self.embedding_dim = image_size, max_words, embedding_dim
+        # underscored: settings that must not enter the domain classifier's cache key
+        self._word2vec = {**WORD2VEC_DEFAULTS, **dict(word2vec or {})}
+        if self._word2vec["sg"] not in (0, 1):
+            raise ValueError(f"data.word2vec.sg must be 1 (skip-gram) or 0 (CBOW), got {self._word2vec['sg']}")
+        self.standardize = standardize
+        self.cache_dir = Path(str(cache_dir if cache_dir is not None else ".cache")).expanduser()
+        self.word_vectors: WordVectors | None = None
+        self._text_stats: dict = {}
+        self._tokens: dict | None = None  # per split: (captions, tokens, first, count, images, fields)
+
+    # ------------------------------------------------------------ subclass API
+    def load_splits(self) -> dict[str, CaptionedImages]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        self._tokens = {name: self._tokenize_split(name, split) for name, split in self.load_splits().items()}
+        if self.word_vectors is None:  # not restored from a checkpoint
+            self.word_vectors = self.build_word_vectors(self._tokens["train"]["tokens"])
+        self._encode_splits()
+
+    def _tokenize_split(self, name: str, split: CaptionedImages) -> dict:
+        """Clean and tokenise; captions without a word are dropped (counted), then images
+        left without a caption."""
+        captions, tokens, first, count, keep = [], [], [], [], []
+        empty = 0
+        for i, caps in enumerate(split.captions):
+            start = len(captions)
+            for cap in caps:
+                words = tokenize(cap)
+                if not words:
+                    empty += 1
+                    continue
+                captions.append(clean_caption(cap))
+                tokens.append(words)
+            if len(captions) > start:
+                keep.append(i)
+                first.append(start)
+                count.append(len(captions) - start)
+        if empty:
+            log.warning("%s %s: %d empty captions skipped", type(self).__name__, name, empty)
+        dropped = len(split.captions) - len(keep)
+        if dropped:
+            log.warning("%s %s: %d images without any usable caption skipped", type(self).__name__, name, dropped)
+        images = split.images
+        if dropped:  # (memory-mapped arrays: this copies only the kept rows)
+            images = images[np.asarray(keep)] if isinstance(images, np.ndarray) else images[torch.tensor(keep)]
+        fields = {k: v[torch.tensor(keep, dtype=torch.long)] for k, v in split.fields.items()}
+        self._text_stats[f"{name}/empty_captions"] = empty
+        return dict(captions=captions, tokens=tokens, first=torch.tensor(first, dtype=torch.long),
+                    count=torch.tensor(count, dtype=torch.long), images=images, fields=fields)
+
+    def build_word_vectors(self, train_tokens: list[list[str]]) -> WordVectors:
+        """Vocabulary of the training captions; gensim vectors (trained here and cached,
+        or pre-trained from a path), standardised per dimension over the training words."""
+        if not train_tokens:
+            raise ValueError(f"{type(self).__name__}: the training split has no captions")
+        vocab = Vocabulary.build(train_tokens)
+        w2v = self._word2vec
+        if w2v["pretrained"]:
+            kv = load_pretrained(w2v["pretrained"])
+            if kv.vector_size != self.embedding_dim:
+                raise ValueError(f"data.word2vec.pretrained={w2v['pretrained']} has {kv.vector_size}-d vectors but "
+                                 f"data.embedding_dim={self.embedding_dim}: set data.embedding_dim={kv.vector_size}")
+        else:
+            kv = train_word2vec(train_tokens, dim=self.embedding_dim, sg=int(w2v["sg"]), window=int(w2v["window"]),
+                                min_count=int(w2v["min_count"]), epochs=int(w2v["epochs"]), seed=self.seed,
+                                cache_dir=self.cache_dir)
+        vectors = WordVectors.build(vocab, kv, train_tokens, standardize=self.standardize)
+        without = len(vocab) - 2 - int(vectors.known.sum())
+        if without:
+            log.warning("%d of %d vocabulary words have no word vector (zero rows): %s", without, len(vocab) - 2,
+                        ", ".join([w for w, k in zip(vocab.itos[2:], vectors.known[2:].tolist()) if not k][:20]))
+        return vectors
+
+    def _encode_splits(self) -> None:
+        """(Re-)encode every split's tokens with the current vocabulary."""
+        sets = []
+        for name in SPLITS:
+            part = self._tokens[name]
+            ids, lengths, unknown = self.encode_tokens(part["tokens"])
+            self._report_unknown(name, unknown, sum(lengths.tolist()))
+            sets.append(CaptionDataset(part["images"], part["captions"], ids, lengths, part["first"],
+                                       part["count"], part["fields"]))
+        self.train_set, self.val_set, self.test_set = sets
+
+    def _report_unknown(self, split: str, unknown: Counter, total: int) -> None:
+        n = sum(unknown.values())
+        self._text_stats[f"{split}/unknown_words"] = n
+        self._text_stats[f"{split}/words"] = total
+        if n:
+            common = ", ".join(f"{w} ({c})" for w, c in unknown.most_common(10))
+            log.info("%s %s: %d of %d caption words have no word vector (%.1f%%); most common: %s",
+                     type(self).__name__, split, n, total, 100 * n / max(1, total), common)
+
+    # ---------------------------------------------------------------- encoding
+    def encode_tokens(self, token_lists: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor, Counter]:
+        """Token lists -> padded ids (N, L) int32, lengths (N,), Counter of unknown words.
+        Long captions keep words 1..L-1 plus the last word."""
+        wv = self._require_vectors()
+        ids = np.zeros((len(token_lists), self.max_words), dtype=np.int32)
+        lengths = np.zeros(len(token_lists), dtype=np.int64)
+        unknown: Counter = Counter()
+        for i, tokens in enumerate(token_lists):
+            row = wv.vocab.encode(tokens, max_len=self.max_words, keep_last=True)
+            ids[i, : len(row)] = row
+            lengths[i] = len(row)
+            unknown.update(wv.unknown_words(tokens))
+        return torch.from_numpy(ids), torch.from_numpy(lengths), unknown
+
+    def encode(self, captions: list[str]) -> dict:
+        """New captions -> dict(word_vectors (N, L, D), length (N,), token_ids (N, L),
+        unknown: per caption, its words without a vector). Unknown words are warned
+        about and map to zero vectors; a caption with no word at all gets length 1."""
+        if isinstance(captions, str):
+            captions = [captions]
+        token_lists = [tokenize(c) for c in captions]
+        ids, lengths, _ = self.encode_tokens(token_lists)
+        wv = self._require_vectors()
+        unknown = [wv.unknown_words(t) for t in token_lists]
+        for cap, words in zip(captions, unknown):
+            if words:
+                log.warning("caption %r: words without a word vector (used as zeros): %s", cap, ", ".join(words))
+        empty = [c for c, t in zip(captions, token_lists) if not t]
+        if empty:
+            log.warning("captions without any word (encoded as one <pad>): %s", empty)
+        ids = ids.long()
+        return dict(word_vectors=wv.lookup(ids), length=lengths.clamp_min(1), token_ids=ids, unknown=unknown)
+
+    def _require_vectors(self) -> WordVectors:
+        if self.word_vectors is None:
+            raise RuntimeError(f"{type(self).__name__} has no word vectors yet: call setup() (needs the dataset) "
+                               "or load_state_dict() from a checkpoint first")
+        return self.word_vectors
+
+    @property
+    def word2vec(self) -> dict:
+        return dict(self._word2vec)
+
+    @property
+    def text_stats(self) -> dict:
+        """Counts from setup: empty captions skipped, words without a vector, per split."""
+        return dict(self._text_stats)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self._require_vectors().vocab
+
+    @property
+    def collate_fn(self) -> WordVectorCollate:
+        return WordVectorCollate(self._require_vectors().matrix)
+
+    # ---------------------------------------------------------------- loaders
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() did not build the train split")
+        n = len(self.train_set)
+        sampler = CaptionSampler(n, self.seed, self.batch_size, self._progress)
+        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler,
+                          drop_last=n > self.batch_size, num_workers=self.num_workers, pin_memory=self.pin_memory,
+                          persistent_workers=self.num_workers > 0, collate_fn=self.collate_fn)
+
+    # ------------------------------------------------------------- checkpoint
+    def text_settings(self) -> dict:
+        return dict(max_words=self.max_words, embedding_dim=self.embedding_dim, standardize=self.standardize,
+                    word2vec=dict(self._word2vec))
+
+    def state_dict(self) -> dict:
+        if self.word_vectors is None:
+            return {}
+        return {"word_vectors": self.word_vectors.state_dict(), "settings": self.text_settings()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore the vocabulary and matrix a model was trained with. Splits already
+        encoded (Lightning restores after setup) are re-encoded with it."""
+        if not state:
+            return
+        settings = state.get("settings", {})
+        self.max_words = int(settings.get("max_words", self.max_words))
+        self.embedding_dim = int(settings.get("embedding_dim", self.embedding_dim))
+        self.word_vectors = WordVectors.from_state_dict(state["word_vectors"])
+        if self._tokens is not None:
+            self._encode_splits()
+
+
+class ShapesCaptionsDataModule(CaptionDataModule):
+    """The generated circles and squares with their captions ("a large filled circle in
+    the top left"), one caption per image, and the attribute targets (shape, size, fill,
+    position) that the domain classifier and the alignment metric read."""
+
+    channels = 1
+    domain_name = "shapes"
+    target_names = shapes_lib.TARGET_NAMES
+    target_classes = shapes_lib.TARGET_CLASSES
+
+    def __init__(self, image_size: int = 32, splits=(6000, 1000, 1000), shape="random", size="random",
+                 fill="random", position="random", quadrant="top left", **kw):
+        super().__init__(image_size=image_size, **kw)
+        if image_size not in (32, 64):
+            raise ValueError(f"data.image_size must be 32 or 64, got {image_size}")
+        if len(splits) != 3 or min(splits) < 1:
+            raise ValueError(f"data.splits must be three positive sizes (train, val, test), got {splits}")
+        self.splits = tuple(splits)
+        self.options = dict(shape=shape, size=size, fill=fill, position=position, quadrant=quadrant)
+        shapes_lib.sample_specs(1, image_size, np.random.default_rng(0), **self.options)  # validate now
+
+    def _split(self, index: int) -> CaptionedImages:
+        # the same generator streams as ShapesDataModule: same seed, same images
+        rng = np.random.default_rng([self.seed, index])
+        spec = shapes_lib.sample_specs(self.splits[index], self.image_size, rng, **self.options)
+        return CaptionedImages(torch.from_numpy(shapes_lib.render(spec, self.image_size)),
+                               [[shapes_lib.caption(spec, i)] for i in range(len(spec.shape))],
+                               {"targets": torch.from_numpy(shapes_lib.targets(spec))})
+
+    def load_splits(self) -> dict[str, CaptionedImages]:
+        return {name: self._split(i) for i, name in enumerate(SPLITS)}
