@@ -1,0 +1,219 @@
+"""Inpainting tasks: fill the hidden 32x32 centre of a 64x64 image from its border (and
+caption features).
+
+- `CNNAutoencoderInpainting`: the seed's autoencoder, MSE + Adam, automatic
+  optimisation with a validation loss (`val/loss`) for early stopping.
+- `ContextEncoderInpainting`: Pathak et al. 2016 on the shared GAN step:
+  loss_G = wtl2 * L2 + (1 - wtl2) * adversarial, the L2 over the predicted patch with
+  its `overlap_pred` ring weighted `overlap_weight` times; the discriminator sees the
+  centre, conditioned on the caption when there is one.
+
+Both evaluate the same way (`evaluate_inpainting`): metrics.json keys l1/l2/psnr/ssim
+_centre, the same for the trivial border-mean fill (`psnr_centre_baseline`, ...), FID
+of the full reconstructions with Inception weights, and inpainting.png.
+"""
+from __future__ import annotations
+
+import logging
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from PIL import Image, ImageDraw, ImageFont
+
+from t2i.data.base import to_uint8
+from t2i.data.coco import caption_feature_dim
+from t2i.nets.inpainting import (CentreDiscriminator, CNNAutoencoder, ContextEncoder, border_mean, centre_crop,
+                                 paste_centre)
+from t2i.tasks.gan import GANTask, bce
+
+log = logging.getLogger("t2i")
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+class InpaintingEvaluation:
+    """What both inpainting tasks share: the centre target, previews and evaluation."""
+
+    hole_size: int = 32
+
+    def predict_centre(self, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def target_centre(self, batch: dict, size: int | None = None) -> torch.Tensor:
+        return centre_crop(batch["image"], size or self.hole_size)
+
+    def preview(self, batch: dict) -> torch.Tensor:
+        """Full images with the predicted centre pasted in (sample grids)."""
+        return paste_centre(batch["masked"], self.predict_centre(batch))
+
+    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
+        return evaluate_inpainting(self, datamodule, eval_cfg, Path(out_dir))
+
+
+# ---------------------------------------------------------------------- autoencoder
+class CNNAutoencoderInpainting(InpaintingEvaluation, pl.LightningModule):
+    def __init__(self, optimizer: Callable, channels: int = 3, image_size: int = 64, hole_size: int = 32,
+                 width: int = 32, text_proj: int = 128, residual: bool = True, captions: str = "none",
+                 bow_size: int = 1000, word2vec_dim: int = 100, scheduler: Callable | None = None):
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.optimizer, self.scheduler, self.hole_size = optimizer, scheduler, hole_size
+        text_dim = caption_feature_dim(captions, bow_size, word2vec_dim)
+        self.net = CNNAutoencoder(channels, image_size, hole_size, width, text_dim, text_proj, residual)
+
+    def predict_centre(self, batch: dict) -> torch.Tensor:
+        return self.net(batch["masked"], batch.get("caption_features"))
+
+    def _loss(self, batch: dict) -> torch.Tensor:
+        return F.mse_loss(self.predict_centre(batch), self.target_centre(batch))
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.log("val/loss", self._loss(batch), prog_bar=True, on_epoch=True, batch_size=batch["image"].shape[0])
+
+    def configure_optimizers(self):
+        opt = self.optimizer(params=self.parameters())
+        if self.scheduler is None:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": self.scheduler(optimizer=opt)}
+
+
+# ----------------------------------------------------------------- context encoder
+class ContextEncoderInpainting(InpaintingEvaluation, GANTask):
+    def __init__(self, channels: int = 3, image_size: int = 64, hole_size: int = 32, overlap_pred: int = 4,
+                 overlap_weight: float = 10.0, wtl2: float = 0.999, nef: int = 64, ngf: int = 64, ndf: int = 64,
+                 bottleneck: int = 512, text_proj: int = 128, residual: bool = True, captions: str = "none",
+                 bow_size: int = 1000, word2vec_dim: int = 100, **gan_kw):
+        gan_kw.setdefault("nz", 1)  # the context encoder draws no noise
+        super().__init__(**gan_kw)
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        if not 0.0 <= wtl2 <= 1.0:
+            raise ValueError(f"model.wtl2 must be in [0, 1], got {wtl2}")
+        if overlap_pred < 0 or overlap_weight < 0:
+            raise ValueError("model.overlap_pred and model.overlap_weight must be >= 0")
+        text_dim = caption_feature_dim(captions, bow_size, word2vec_dim)
+        self.generator = ContextEncoder(channels, image_size, hole_size, overlap_pred, nef, ngf, bottleneck,
+                                        text_dim, text_proj, residual)
+        self.discriminator = CentreDiscriminator(channels, hole_size, ndf, text_dim, text_proj)
+        self.hole_size, self.patch_size, self.wtl2 = hole_size, hole_size + 2 * overlap_pred, wtl2
+        weight = torch.full((self.patch_size, self.patch_size), float(overlap_weight))
+        weight[overlap_pred:overlap_pred + hole_size, overlap_pred:overlap_pred + hole_size] = 1.0
+        self.register_buffer("l2_weight", weight[None, None], persistent=False)
+
+    def generate(self, batch: dict, z: torch.Tensor | None = None) -> torch.Tensor:
+        """The predicted patch: the centre and its overlap ring."""
+        return self.generator(batch["masked"], batch.get("caption_features"))
+
+    def predict_centre(self, batch: dict) -> torch.Tensor:
+        return centre_crop(self.generate(batch), self.hole_size)
+
+    def discriminator_loss(self, batch: dict, fake: torch.Tensor):
+        text = batch.get("caption_features")
+        real_logits = self.discriminator(self.target_centre(batch), text)
+        fake_logits = self.discriminator(centre_crop(fake, self.hole_size), text)
+        loss = bce(real_logits, 1.0) + bce(fake_logits, 0.0)
+        return loss, {"train/d_real": torch.sigmoid(real_logits).mean(),
+                      "train/d_fake": torch.sigmoid(fake_logits).mean()}
+
+    def generator_loss(self, batch: dict, fake: torch.Tensor):
+        l2 = (self.l2_weight * (fake - self.target_centre(batch, self.patch_size)) ** 2).mean()
+        adversarial = bce(self.discriminator(centre_crop(fake, self.hole_size), batch.get("caption_features")), 1.0)
+        loss = self.wtl2 * l2 + (1.0 - self.wtl2) * adversarial
+        return loss, {"train/l2": l2, "train/adversarial": adversarial}
+
+
+# ---------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def predict_split(model, datamodule, n: int, batch_size: int) -> dict:
+    """Centres predicted for the first n test images, with what evaluation compares."""
+    from t2i.evaluation import eval_batches
+
+    was_training = model.training
+    model.eval()
+    out = {"masked": [], "image": [], "pred": [], "caption": []}
+    for batch in eval_batches(datamodule, n, batch_size):
+        out["pred"].append(model.predict_centre(to_device(batch, model.device)).float().cpu())
+        out["masked"].append(batch["masked"])
+        out["image"].append(batch["image"])
+        out["caption"] += list(batch["caption"])
+    model.train(was_training)
+    return {k: v if k == "caption" else torch.cat(v) for k, v in out.items()}
+
+
+def evaluate_inpainting(model, datamodule, eval_cfg, out_dir: Path) -> dict:
+    from t2i.metrics.reconstruction import reconstruction_metrics
+
+    n, bs = int(eval_cfg.num_samples), int(eval_cfg.batch_size)
+    split = predict_split(model, datamodule, n, bs)
+    hole = model.hole_size
+    target = centre_crop(split["image"], hole)
+    # the trivial fill: every hidden pixel gets the mean colour of the image's visible border
+    baseline = border_mean(split["image"], hole).expand_as(target)
+    metrics = reconstruction_metrics(split["pred"], target)
+    metrics.update(reconstruction_metrics(baseline, target, suffix="_centre_baseline"))
+    metrics.pop("sharpness_ratio_centre_baseline")  # a flat fill has no edges: always 0
+    metrics.update(num_test_images=len(target), captions=getattr(datamodule, "captions", None),
+                   metric_pixel_range="[0, 1]", **{f"data/{k}": v for k, v in getattr(datamodule, "counts", {}).items()})
+    full = paste_centre(split["image"], split["pred"])
+    metrics.update(full_image_quality(split["image"], full, eval_cfg, datamodule))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = int(eval_cfg.get("inpainting_rows", 8))
+    inpainting_picture(split["masked"][:rows], full[:rows], split["image"][:rows], split["caption"][:rows],
+                       out_dir / "inpainting.png")
+    log.info("inpainting: psnr_centre %.2f dB vs border-mean fill %.2f dB on %d test images",
+             metrics["psnr_centre"], metrics["psnr_centre_baseline"], len(target))
+    return metrics
+
+
+def full_image_quality(real: torch.Tensor, full: torch.Tensor, eval_cfg, datamodule) -> dict:
+    """FID/KID/IS of the full reconstructions (border + predicted centre) against the
+    real images, only with Inception weights: a feature space for photos."""
+    if not eval_cfg.get("inception_weights"):
+        return {"fid": None, "fid_note": "FID of the full reconstructions needs Inception weights: "
+                                         "evaluate with eval.inception_weights=PATH/pt_inception-2015-12-05-6726825d.pth"}
+    from t2i.metrics.image_quality import image_quality
+
+    cfg = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(eval_cfg)), {"feature_extractor": "inception"})
+    out = image_quality(real, full, cfg, datamodule, eval_cfg.get("cache_dir") or ".cache")
+    out["fid_images"] = "full reconstructions (visible border + predicted centre) vs the real test images"
+    return out
+
+
+def inpainting_picture(masked: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, captions: list[str],
+                       path: Path, scale: int = 2, gap: int = 6) -> None:
+    """One row per image: masked input | prediction | ground truth, caption underneath."""
+    font = ImageFont.load_default()
+    side = masked.shape[-1] * scale
+    width = 3 * side + 4 * gap
+    wrap = max(20, width // 7)
+    line_h = 12
+    header = line_h + gap
+    rows = []
+    for i in range(len(masked)):
+        text = textwrap.wrap(captions[i] or "(no caption)", wrap)[:3]
+        rows.append((i, text, side + gap + line_h * len(text) + gap))
+    canvas = Image.new("RGB", (width, header + sum(h for _, _, h in rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for col, title in enumerate(("masked input", "prediction", "ground truth")):
+        draw.text((gap + col * (side + gap), 2), title, fill="black", font=font)
+    y = header
+    for i, text, h in rows:
+        for col, image in enumerate((masked[i], pred[i], truth[i])):
+            tile = Image.fromarray(to_uint8(image).permute(1, 2, 0).numpy()).resize((side, side), Image.NEAREST)
+            canvas.paste(tile, (gap + col * (side + gap), y))
+        for k, line in enumerate(text):
+            draw.text((gap, y + side + 2 + k * line_h), line, fill="black", font=font)
+        y += h
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
