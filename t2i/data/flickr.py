@@ -1,0 +1,339 @@
+"""Flickr8k and Flickr30k captions in the layouts users have, detected under data.root:
+
+Flickr8k
+- official: `Flicker8k_Dataset/` + `Flickr8k_text/Flickr8k.token.txt` (`name.jpg#k<TAB>caption`)
+  with `Flickr_8k.{train,dev,test}Images.txt` (the official split);
+- Karpathy's `dataset_flickr8k.json` (carries the standard split) + the images;
+- Kaggle's `captions.txt` (CSV `image,caption`) + `Images/`.
+Flickr30k
+- Karpathy's `dataset_flickr30k.json` (the standard split; `restval` counts as train);
+- `results_20130124.token` (`name.jpg#k<TAB>caption`) + `flickr30k-images/`;
+- Kaggle's `results.csv` (`image_name| comment_number| comment`) + `flickr30k_images/`.
+Layouts without a split get a seeded random one (data.val_size / data.test_size images).
+
+Each image has ~5 captions; each epoch samples one per image. Images are decoded once
+(resized, centre-cropped) into a memory-mapped uint8 cache. Captions whose image is
+missing or unreadable are skipped and counted, never fatal."""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from t2i.data.base import DatasetNotFoundError
+from t2i.data.cache import cached_images
+from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
+
+log = logging.getLogger("t2i")
+
+HOW_TO_GET = {
+    "8k": "Flickr8k_Dataset.zip + Flickr8k_text.zip (https://github.com/jbrownlee/Datasets/releases/tag/Flickr8k, "
+          "the official files) extracted side by side; or Kaggle 'adityajn105/flickr8k' (captions.txt + Images/); "
+          "Karpathy's split: dataset_flickr8k.json from "
+          "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip",
+    "30k": "flickr30k-images/ + results_20130124.token (https://shannon.cs.illinois.edu/DenotationGraph/); or "
+           "Kaggle 'hsankesara/flickr-image-dataset' (flickr30k_images/ + results.csv); Karpathy's split: "
+           "dataset_flickr30k.json from https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip",
+}
+# Caption files per variant, in order of preference (layouts carrying a split first).
+CAPTION_FILES = {
+    "8k": [("token", "Flickr8k.token.txt"), ("karpathy", "dataset_flickr8k.json"), ("csv", "captions.txt")],
+    "30k": [("karpathy", "dataset_flickr30k.json"), ("token", "results_20130124.token"),
+            ("token", "results.token"), ("csv", "results.csv")],
+}
+IMAGE_DIRS = {
+    "8k": ["Flicker8k_Dataset", "Flickr8k_Dataset", "Flicker8k_Dataset/Flicker8k_Dataset",
+           "Flickr8k_Dataset/Flicker8k_Dataset", "Images", "images"],
+    "30k": ["flickr30k-images", "flickr30k_images", "flickr30k_images/flickr30k_images", "Images", "images"],
+}
+SPLIT_FILES_8K = {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt",
+                  "test": "Flickr_8k.testImages.txt"}
+KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "val", "test": "test"}
+
+
+@dataclass
+class Annotations:
+    """What a caption file says: captions per image name (file order) and, where the
+    layout has one, the split of each image."""
+    captions: dict[str, list[str]]
+    split: dict[str, str] | None = None
+    bad_lines: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------- parsers
+def read_lines(path: Path) -> list[str]:
+    # the real files are UTF-8 with the odd stray byte: never fail on one
+    return path.read_bytes().decode("utf-8", errors="replace").splitlines()
+
+
+def parse_token_file(path: Path) -> Annotations:
+    """`name.jpg#k<TAB>caption` lines (Flickr8k.token.txt, results_20130124.token)."""
+    captions, bad = defaultdict(list), 0
+    for line in read_lines(path):
+        if not line.strip():
+            continue
+        key, sep, text = line.partition("\t")
+        if not sep:  # a tab lost to an editor: "name.jpg#k caption"
+            key, _, text = line.strip().partition(" ")
+        name = key.strip().rsplit("#", 1)[0]
+        if not name or not text.strip():
+            bad += 1
+            continue
+        captions[name].append(text)
+    return Annotations(dict(captions), bad_lines=bad)
+
+
+_NUMBER_THEN_TEXT = re.compile(r"^\s*(\d+)\s+(.*)$")
+
+
+def parse_results_csv(path: Path) -> Annotations:
+    """Kaggle Flickr30k `results.csv`: `image_name| comment_number| comment`. One real
+    line lost its second separator ("x.jpg| 4 A dog ..."): recovered, not dropped."""
+    captions, bad = defaultdict(list), 0
+    lines = read_lines(path)
+    if lines and lines[0].replace(" ", "").lower().startswith("image_name|"):
+        lines = lines[1:]
+    for line in lines:
+        if not line.strip():
+            continue
+        parts = line.split("|", 2)
+        text = None
+        if len(parts) == 3:
+            text = parts[2]
+        elif len(parts) == 2 and (m := _NUMBER_THEN_TEXT.match(parts[1])):
+            text = m.group(2)
+        if text is None or not parts[0].strip() or not text.strip():
+            bad += 1
+            continue
+        captions[parts[0].strip()].append(text)
+    return Annotations(dict(captions), bad_lines=bad)
+
+
+def parse_captions_csv(path: Path) -> Annotations:
+    """Kaggle Flickr8k `captions.txt`: CSV `image,caption` (captions with commas quoted;
+    unquoted extra commas are joined back into the caption)."""
+    captions, bad = defaultdict(list), 0
+    rows = csv.reader(read_lines(path))
+    for i, row in enumerate(rows):
+        if i == 0 and row and row[0].strip().lower() == "image":
+            continue
+        if len(row) < 2 or not row[0].strip() or not ",".join(row[1:]).strip():
+            bad += bool(row)
+            continue
+        captions[row[0].strip()].append(",".join(row[1:]))
+    return Annotations(dict(captions), bad_lines=bad)
+
+
+def parse_karpathy_json(path: Path) -> Annotations:
+    """Karpathy's `dataset_flickr{8k,30k}.json`: images with filename, split
+    (train|val|test|restval; restval counts as train) and sentences (raw, tokens)."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8", errors="replace"))
+        images = data["images"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise DatasetNotFoundError(f"{path} is not a Karpathy caption JSON ({err}): expected "
+                                   '{"images": [{"filename", "split", "sentences": [{"raw", "tokens"}]}]}') from err
+    captions, split, bad = {}, {}, 0
+    for entry in images:
+        name, part = entry.get("filename"), KARPATHY_SPLITS.get(entry.get("split", ""))
+        if not name or part is None:
+            bad += 1
+            continue
+        texts = [s.get("raw") or " ".join(s.get("tokens") or []) for s in entry.get("sentences") or []]
+        captions[name] = [t for t in texts if t]
+        split[name] = part
+    return Annotations(captions, split, bad_lines=bad)
+
+
+PARSERS = {"token": parse_token_file, "csv": None, "karpathy": parse_karpathy_json}
+
+
+def parse(kind: str, path: Path) -> Annotations:
+    if kind == "csv":
+        return parse_results_csv(path) if path.name == "results.csv" else parse_captions_csv(path)
+    return PARSERS[kind](path)
+
+
+def read_split_files(folder: Path) -> dict[str, str] | None:
+    """The official Flickr8k split (Flickr_8k.{train,dev,test}Images.txt), if present."""
+    paths = {part: folder / name for part, name in SPLIT_FILES_8K.items()}
+    if not all(p.exists() for p in paths.values()):
+        return None
+    split = {}
+    for part, p in paths.items():
+        for line in read_lines(p):
+            if line.strip():
+                split[line.strip()] = part
+    return split
+
+
+def random_split(names: list[str], val_size: int, test_size: int, seed: int) -> dict[str, str]:
+    """Seeded split by image (fixed by data.split_seed, not the run's seed, so the test
+    images never change between runs)."""
+    names = sorted(names)
+    if val_size + test_size >= len(names):
+        # tiny folders: keep at least one image per split where possible
+        val_size = test_size = max(0, min(val_size, test_size, (len(names) - 1) // 3))
+    order = np.random.default_rng(seed).permutation(len(names))
+    split = {}
+    for rank, i in enumerate(order):
+        split[names[i]] = "test" if rank < test_size else "val" if rank < test_size + val_size else "train"
+    return split
+
+
+# ----------------------------------------------------------------- layout
+def find_file(root: Path, name: str) -> Path | None:
+    """`name` at root or up to two folder levels below (archives nest differently)."""
+    if (root / name).is_file():
+        return root / name
+    for pattern in (f"*/{name}", f"*/*/{name}"):
+        hits = sorted(p for p in root.glob(pattern) if p.is_file())
+        if hits:
+            return hits[0]
+    return None
+
+
+def find_caption_files(root: Path, variant: str) -> list[tuple[str, Path]]:
+    return [(kind, p) for kind, name in CAPTION_FILES[variant] if (p := find_file(root, name)) is not None]
+
+
+def find_image_dir(root: Path, variant: str, names: list[str], near: Path) -> Path:
+    """The folder holding most of the captioned images (probing up to 50 names)."""
+    probe = names[:: max(1, len(names) // 50)][:50]
+    candidates = [root / d for d in IMAGE_DIRS[variant]] + [near, near.parent, root]
+    scored = [(sum((d / n).is_file() for n in probe), -i, d) for i, d in enumerate(candidates) if d.is_dir()]
+    best = max(scored, default=(0, 0, None))
+    if best[0] == 0:
+        raise DatasetNotFoundError(
+            f"Flickr{variant}: captions found but none of their images under data.root={root} (looked in "
+            f"{', '.join(IMAGE_DIRS[variant])}).\nGet it: {HOW_TO_GET[variant]}")
+    return best[2]
+
+
+def detect_variant(root: Path, variant: str) -> str:
+    if variant in ("8k", "30k"):
+        return variant
+    if variant != "auto":
+        raise ValueError(f"data.variant must be auto, 8k or 30k, got {variant!r}")
+    found = [v for v in ("8k", "30k") if find_caption_files(root, v)]
+    if len(found) == 1:
+        return found[0]
+    if len(found) == 2:
+        raise ValueError(f"both Flickr8k and Flickr30k caption files are under data.root={root}: "
+                         "pick one with data.variant=8k or data.variant=30k")
+    raise DatasetNotFoundError(
+        f"Flickr: no caption file under data.root={root}. Expected one of "
+        f"{', '.join(n for v in CAPTION_FILES.values() for _, n in v)} (at the root or one or two folders "
+        f"below) next to the images.\nGet Flickr8k: {HOW_TO_GET['8k']}\nGet Flickr30k: {HOW_TO_GET['30k']}")
+
+
+# ----------------------------------------------------------------- module
+class FlickrCaptions(CaptionDataModule):
+    """Flickr8k / Flickr30k: RGB images (cached at image_size) with 5 captions each."""
+
+    channels = 3
+
+    def __init__(self, variant: str = "auto", image_size: int = 64, val_size: int = 1000, test_size: int = 1000,
+                 split_seed: int = 0, cache_workers: int | None = None, **kw):
+        super().__init__(image_size=image_size, **kw)
+        if image_size < 8:
+            raise ValueError(f"data.image_size must be >= 8, got {image_size}")
+        if variant not in ("auto", "8k", "30k"):
+            raise ValueError(f"data.variant must be auto, 8k or 30k, got {variant!r}")
+        if val_size < 0 or test_size < 0:
+            raise ValueError(f"data.val_size and data.test_size must be >= 0, got {val_size}, {test_size}")
+        self.variant, self.val_size, self.test_size, self.split_seed = variant, val_size, test_size, split_seed
+        self.cache_workers = cache_workers
+        self._stats: dict = {}
+
+    @property
+    def stats(self) -> dict:
+        """What loading skipped and why (counts), on top of `text_stats`."""
+        return dict(self._stats)
+
+    def annotations(self) -> tuple[str, str, Path, Annotations]:
+        """(variant, layout kind, caption file, annotations with a split for every image)."""
+        if not self.root.is_dir():
+            raise DatasetNotFoundError(f"Flickr: data.root={self.root} is not a folder.\n"
+                                       f"Get Flickr8k: {HOW_TO_GET['8k']}\nGet Flickr30k: {HOW_TO_GET['30k']}")
+        variant = detect_variant(self.root, self.variant)
+        files = find_caption_files(self.root, variant)
+        if not files:
+            raise DatasetNotFoundError(f"Flickr{variant}: none of {[n for _, n in CAPTION_FILES[variant]]} under "
+                                       f"data.root={self.root}.\nGet it: {HOW_TO_GET[variant]}")
+        kind, path = files[0]
+        ann = parse(kind, path)
+        if ann.split is None:
+            ann.split = self._split_for(variant, path, ann, files)
+        return variant, kind, path, ann
+
+    def _split_for(self, variant: str, path: Path, ann: Annotations, files) -> dict[str, str]:
+        """Official split files, else a Karpathy JSON's split, else a seeded random one."""
+        official = read_split_files(path.parent) if variant == "8k" else None
+        if official is not None:
+            ann.notes.append(f"official split from {path.parent}")
+            return official
+        karpathy = [p for kind, p in files if kind == "karpathy"]
+        if karpathy:
+            ann.notes.append(f"split from {karpathy[0].name}")
+            return parse_karpathy_json(karpathy[0]).split
+        ann.notes.append(f"no split files: seeded random split (val {self.val_size}, test {self.test_size} "
+                         f"images, split_seed {self.split_seed})")
+        return random_split(list(ann.captions), self.val_size, self.test_size, self.split_seed)
+
+    def load_splits(self) -> dict[str, CaptionedImages]:
+        variant, kind, path, ann = self.annotations()
+        names = list(ann.captions)
+        image_dir = find_image_dir(self.root, variant, names, path.parent)
+        counts = Counter()
+        counts["bad_lines"] = ann.bad_lines
+        unsplit = [n for n in names if n not in ann.split]
+        counts["images_in_no_split"] = len(unsplit)
+        log.info("Flickr%s: %s layout (%s), images in %s; %s", variant, kind, path, image_dir, "; ".join(ann.notes))
+        splits = {}
+        for part in SPLITS:
+            part_names = [n for n in names if ann.split.get(n) == part]
+            splits[part] = self._load_part(variant, part, part_names, ann.captions, image_dir, counts)
+        self._stats = dict(counts)
+        self._report(variant, counts)
+        return splits
+
+    def _load_part(self, variant: str, part: str, names: list[str], captions: dict[str, list[str]],
+                   image_dir: Path, counts: Counter) -> CaptionedImages:
+        present = [n for n in names if (image_dir / n).is_file()]
+        missing = len(names) - len(present)
+        counts["images_missing"] += missing
+        counts["captions_without_image"] += sum(len(captions[n]) for n in names if not (image_dir / n).is_file())
+        if present:
+            images, kept = cached_images([image_dir / n for n in present], self.image_size, self.cache_dir,
+                                         name=f"flickr{variant}-{part}", workers=self.cache_workers)
+        else:
+            images, kept = np.zeros((0, 3, self.image_size, self.image_size), np.uint8), np.zeros(0, np.int64)
+        kept_names = [present[i] for i in kept.tolist()]
+        unreadable = set(present) - set(kept_names)
+        counts["images_unreadable"] += len(unreadable)
+        counts["captions_without_image"] += sum(len(captions[n]) for n in unreadable)
+        counts[f"{part}/images"] = len(kept_names)
+        if not kept_names:
+            log.warning("Flickr%s %s split: no usable image (of %d listed)", variant, part, len(names))
+        return CaptionedImages(images, [captions[n] for n in kept_names])
+
+    def _report(self, variant: str, counts: Counter) -> None:
+        skipped = counts["captions_without_image"]
+        if skipped:
+            log.warning("Flickr%s: %d captions skipped: %d images missing, %d unreadable", variant, skipped,
+                        counts["images_missing"], counts["images_unreadable"])
+        if counts["bad_lines"]:
+            log.warning("Flickr%s: %d malformed caption lines skipped", variant, counts["bad_lines"])
+        if counts["images_in_no_split"]:
+            log.info("Flickr%s: %d captioned images are in no split file (unused)", variant,
+                     counts["images_in_no_split"])
+        log.info("Flickr%s: %d / %d / %d train / val / test images", variant,
+                 counts["train/images"], counts["val/images"], counts["test/images"])
