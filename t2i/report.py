@@ -1,13 +1,15 @@
 """Gather runs (a sweep's or several) into one report: a markdown table and PNG figures.
 
-    python -m t2i.report DIR [DIR...] [--out OUT] [--curves KEY ...] [--samples]
+    python -m t2i.report DIR [DIR...] [--out OUT] [--curves KEY ...] [--samples] [--by KEY ...]
 
 A run is any folder holding `csv/metrics.csv` (the CSV logger's file). Each run is named
 by its Hydra overrides (`.hydra/overrides.yaml`; the folder name when there are none).
 Writes OUT/report.md (one row per run: final and best values of every logged metric, plus
 the values of any metrics.json in the run folder), OUT/report_curves.png (one panel per
 curve key, one line per run) and, with --samples, OUT/report_samples.png (each run's last
-sample grid side by side). OUT defaults to the first DIR.
+sample grid side by side). OUT defaults to the first DIR. `--by data.num_features` adds a
+table of each metric's mean over the runs sharing each value of that override (a sweep's
+main effects, e.g. 2 vs 4 features averaged over the other swept settings).
 """
 from __future__ import annotations
 
@@ -168,6 +170,40 @@ def markdown_table(labels: list[str], rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def numeric_values(run: Run) -> dict[str, float]:
+    """What a grouped table averages: metrics.json numbers, and the final values of
+    logged metrics with a known direction (losses, accuracies, ...)."""
+    values = {k: v[-1][2] for k, v in run.series.items() if direction(k)}
+    values.update({k: float(v) for k, v in run.results.items() if isinstance(v, (int, float))})
+    return values
+
+
+def override_value(run: Run, key: str) -> str:
+    for override in run.overrides:
+        name, _, value = override.partition("=")
+        if name.lstrip("+~") == key:
+            return value
+    return "(not set)"
+
+
+def grouped_table(runs: list[Run], key: str) -> str:
+    """Mean of every numeric metric over the runs sharing each value of override `key`."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(override_value(run, key), []).append(run)
+    metrics: list[str] = []
+    for run in runs:
+        metrics += [m for m in numeric_values(run) if m not in metrics]
+    lines = [f"| {key} | runs | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 2) + "|"]
+    for value, members in groups.items():
+        cells = []
+        for m in metrics:
+            found = [numeric_values(r)[m] for r in members if m in numeric_values(r)]
+            cells.append(_fmt(sum(found) / len(found)) if found else "")
+        lines.append(f"| {_fmt(value)} | {len(members)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ figures
 def curve_keys(runs: list[Run], patterns: list[str] | None) -> list[str]:
     """Keys matching the patterns (exact names or globs such as 'val/*'); by default
@@ -183,7 +219,7 @@ def curve_keys(runs: list[Run], patterns: list[str] | None) -> list[str]:
     return keys
 
 
-def xy(values: list[tuple], ) -> tuple[list[float], list[float], str]:
+def xy(values: list[tuple]) -> tuple[list[float], list[float], str]:
     """x = epoch when the metric has one value per epoch (epoch-level logging), else step."""
     epochs = [e for e, _, _ in values]
     if all(e is not None for e in epochs) and len(set(epochs)) == len(epochs):
@@ -261,7 +297,7 @@ def plot_samples(runs: list[Run], labels: list[str], out: Path) -> Path | None:
 
 # ------------------------------------------------------------------ entry points
 def build_report(dirs: list[str | Path], out: str | Path | None = None, curves: list[str] | None = None,
-                 samples: bool = False) -> Path:
+                 samples: bool = False, by: list[str] | None = None) -> Path:
     """Write OUT/report.md (+ report_curves.png, report_samples.png); returns report.md's path."""
     if not dirs:
         raise ValueError("give at least one run or sweep directory")
@@ -280,6 +316,9 @@ def build_report(dirs: list[str | Path], out: str | Path | None = None, curves: 
     lines += ["", "Cells: final value (best value over training where it differs; "
               "metrics.json values as written by evaluate).", "",
               markdown_table(labels, [summarise(r) for r in runs]), ""]
+    for key in by or []:
+        lines += [f"## By {key}", "", f"Mean over the runs with each value of `{key}`.", "",
+                  grouped_table(runs, key), ""]
     curves_png = plot_curves(runs, labels, curve_keys(runs, curves), out)
     if curves_png:
         lines += ["## Curves", "", f"![curves]({curves_png.name})", ""]
@@ -300,8 +339,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--curves", nargs="+", default=None, metavar="KEY",
                         help="metric keys or globs to plot, e.g. val/loss 'train/*' (default: keys ending in loss)")
     parser.add_argument("--samples", action="store_true", help="add each run's last sample grid side by side")
+    parser.add_argument("--by", nargs="+", default=None, metavar="KEY",
+                        help="override keys to group by, e.g. data.num_features: mean of each metric per value")
     args = parser.parse_args(argv)
-    report = build_report(args.dirs, args.out, args.curves, args.samples)
+    report = build_report(args.dirs, args.out, args.curves, args.samples, args.by)
     print(report)
 
 

@@ -26,6 +26,7 @@ from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
 
 log = logging.getLogger("t2i")
 ENCODER_PREFIX = "autoencoder.encoder."
+FEATURE_SOURCES = ("attributes", "autoencoder")
 
 
 # --------------------------------------------------------------- frozen encoder
@@ -152,16 +153,20 @@ class ReconstructionTask(pl.LightningModule):
 
 # --------------------------------------------------------------- GNN
 class FeatureToImage(ReconstructionTask):
-    """The seed's generative CNN: features -> image, MSE. Features are
-    `batch["attributes"]`, or with `ae_ckpt` the frozen encoder's code of the image."""
+    """The seed's generative CNN: features -> image, MSE. `features`: "attributes"
+    (`batch["attributes"]`) or "autoencoder" (the frozen encoder of the autoencoder
+    checkpoint `ae_ckpt`, coding the image); giving `ae_ckpt` implies "autoencoder"."""
 
     def __init__(self, optimizer: Callable, channels: int = 1, image_size: int = 32,
-                 in_features: int | None = None, width: int = 32, ae_ckpt: str | None = None,
-                 allow_untrained_encoder: bool = False, scheduler: Callable | None = None):
+                 in_features: int | None = None, width: int = 32, features: str = "attributes",
+                 ae_ckpt: str | None = None, allow_untrained_encoder: bool = False,
+                 scheduler: Callable | None = None):
         super().__init__(optimizer, scheduler)
+        if features not in FEATURE_SOURCES:
+            raise ValueError(f"model.features must be one of {FEATURE_SOURCES}, got {features!r}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.encoder = None
-        if ae_ckpt or allow_untrained_encoder:
+        if ae_ckpt or features == "autoencoder":
             self.encoder = load_frozen_encoder(ae_ckpt, channels, image_size, bool(allow_untrained_encoder),
                                                in_features or 100, "shapes_gnn_from_ae")
             self.frozen = ("encoder",)

@@ -1,0 +1,176 @@
+"""t2i.report on run folders laid out as train.py writes them (CSVLogger's sparse
+csv/metrics.csv, Hydra's .hydra/overrides.yaml, metrics.json, samples/step_*.png)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from t2i.report import build_report, discover_runs, last_sample, load_run, main, short_names, xy
+
+
+def write_run(run_dir: Path, overrides: list[str] | None, val_losses: list[float], step_losses: list[float],
+              results: dict | None = None, sample_steps: tuple[int, ...] = ()) -> Path:
+    """A run folder: one val/loss row per epoch, train/loss rows per 10 steps, the way
+    Lightning's CSVLogger writes them (one column per metric, empty where not logged)."""
+    (run_dir / "csv").mkdir(parents=True)
+    rows = []
+    for i, loss in enumerate(step_losses):
+        rows.append({"epoch": i // 2, "step": 10 * i + 9, "train/loss": loss})
+    for epoch, loss in enumerate(val_losses):
+        rows.append({"epoch": epoch, "step": 20 * epoch + 19, "val/loss": loss})
+    rows.sort(key=lambda r: r["step"])
+    with open(run_dir / "csv" / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["epoch", "step", "train/loss", "val/loss"])
+        writer.writeheader()
+        writer.writerows(rows)
+    if overrides is not None:
+        (run_dir / ".hydra").mkdir()
+        (run_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if results is not None:
+        (run_dir / "metrics.json").write_text(json.dumps(results))
+    for step in sample_steps:
+        (run_dir / "samples").mkdir(exist_ok=True)
+        shade = np.full((20, 30), step % 256, dtype=np.uint8)
+        Image.fromarray(shade).save(run_dir / "samples" / f"step_{step:06d}.png")
+    return run_dir
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    root = tmp_path / "sweep"
+    note = "a long explanatory note that is far too long to sit in a table cell"
+    for job, (features, fill) in enumerate([(2, "outline"), (4, "outline"), (2, "filled"), (4, "filled")]):
+        base = 0.1 * features + (0.2 if fill == "outline" else 0.0)
+        write_run(root / str(job), ["experiment=shapes_gnn", f"data.num_features={features}", f"data.fill={fill}"],
+                  val_losses=[base + 0.3, base, base + 0.05], step_losses=[1.0, 0.5, 0.4, 0.45, 0.3, 0.35],
+                  results={"test_mse": base / 2, "fid_feature_extractor": "domain:shapes", "is_note": note,
+                           "is_mean": None}, sample_steps=(5, 20, 100))
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    return root
+
+
+def table_rows(report: Path) -> dict[str, list[str]]:
+    """report.md's main table as {run label: cells}, with the header under 'run'."""
+    rows = {}
+    for line in report.read_text().split("## ")[0].splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_discovers_runs_in_natural_order(tmp_path):
+    for job in (0, 2, 10, 1):
+        write_run(tmp_path / "sweep" / str(job), [f"seed={job}"], [1.0], [1.0])
+    write_run(tmp_path / "single", None, [1.0], [1.0])
+    (tmp_path / "sweep" / "not_a_run").mkdir()
+    runs = discover_runs([tmp_path / "sweep", tmp_path / "single"])
+    assert [p.name for p in runs] == ["single", "0", "1", "2", "10"]  # ".../single" < ".../sweep/0"
+    assert [p.name for p in discover_runs([tmp_path / "sweep"])] == ["0", "1", "2", "10"]
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        discover_runs([tmp_path / "absent"])
+
+
+def test_names_are_the_overrides_that_differ(sweep, tmp_path):
+    runs = [load_run(p) for p in discover_runs([sweep])]
+    labels, common = short_names(runs)
+    assert common == ["experiment=shapes_gnn"]
+    assert labels[0] == "data.num_features=2 data.fill=outline"
+    assert len(set(labels)) == 4
+    # no overrides file: the folder name
+    lone = load_run(write_run(tmp_path / "my_run", None, [1.0], [1.0]))
+    assert short_names([lone])[0] == ["my_run"]
+
+
+def test_table_has_final_best_and_metrics_json(sweep, tmp_path):
+    report = build_report([sweep], tmp_path / "out")
+    assert report == tmp_path / "out" / "report.md"
+    rows = table_rows(report)
+    header = rows.pop("run")
+    assert header[:2] == ["train/loss", "val/loss"]
+    cells = dict(zip(header, rows["data.num_features=4 data.fill=filled"]))
+    # val/loss went 0.7, 0.4, 0.45: final 0.45, best 0.4; train/loss ended at 0.35, best 0.3
+    assert cells["val/loss"] == "0.45 (best 0.4)"
+    assert cells["train/loss"] == "0.35 (best 0.3)"
+    assert cells["test_mse"] == "0.2"
+    assert cells["fid_feature_extractor"] == "domain:shapes"
+    assert "is_note" not in header and "is_mean" not in header  # long notes and nulls stay out
+    assert "experiment=shapes_gnn" in report.read_text()  # the shared overrides are stated
+    assert (tmp_path / "out" / "report_curves.png").exists()
+    assert not (tmp_path / "out" / "report_samples.png").exists()
+
+
+def test_grouped_means_answer_a_sweeps_questions(sweep, tmp_path):
+    report = build_report([sweep], tmp_path / "out", by=["data.num_features"])
+    section = report.read_text().split("## By data.num_features")[1]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split(" | ")]
+    by_value = {cells[0]: dict(zip(header, cells)) for cells in
+                ([c.strip() for c in line.strip("|").split(" | ")] for line in lines[1:])}
+    # test_mse = (0.1 * features + 0.2 [outline] or 0) / 2, averaged over the two fills
+    assert float(by_value["2"]["test_mse"]) == pytest.approx((0.2 + 0.4) / 4, rel=1e-3)
+    assert float(by_value["4"]["test_mse"]) == pytest.approx((0.4 + 0.6) / 4, rel=1e-3)
+    assert by_value["4"]["runs"] == "2"
+
+
+def test_curves_use_epochs_for_epoch_metrics_and_steps_otherwise(sweep):
+    run = load_run(sweep / "0")
+    x, y, axis = xy(run.series["val/loss"])
+    assert axis == "epoch" and x == [0, 1, 2]
+    x, y, axis = xy(run.series["train/loss"])
+    assert axis == "step" and x == [9, 19, 29, 39, 49, 59]
+
+
+def test_samples_figure_shows_each_runs_last_grid(sweep, tmp_path):
+    assert last_sample(sweep / "0").name == "step_000100.png"  # not step_000020 (string order)
+    build_report([sweep], tmp_path / "out", samples=True)
+    figure = Image.open(tmp_path / "out" / "report_samples.png")
+    assert figure.size[0] > figure.size[1]  # four grids side by side
+
+
+def test_cli_defaults_to_the_first_dir_and_accepts_globs(sweep, capsys):
+    main([str(sweep), "--curves", "val/*", "--samples"])
+    assert Path(capsys.readouterr().out.strip()) == sweep / "report.md"
+    assert (sweep / "report_curves.png").exists() and (sweep / "report_samples.png").exists()
+
+
+def test_no_runs_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="csv/metrics.csv"):
+        build_report([tmp_path / "empty"])
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny convolutions run far faster on one thread than on threads fighting for cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_report_of_real_training_runs(make_cfg, tmp_path, one_thread):
+    """Two real (tiny) runs written by train.py's loggers and callbacks."""
+    from t2i.run import train
+
+    for width in (4, 8):
+        out = tmp_path / "runs" / f"w{width}"
+        cfg = make_cfg(["experiment=shapes_gnn", "data.splits=[64,32,32]", "data.batch_size=32",
+                        "trainer.max_epochs=2", f"model.width={width}", "trainer.enable_progress_bar=false"], out=out)
+        train(cfg)
+        (out / ".hydra").mkdir()
+        (out / ".hydra" / "overrides.yaml").write_text(f"- experiment=shapes_gnn\n- model.width={width}\n")
+    report = build_report([tmp_path / "runs"], tmp_path / "report", samples=True)
+    rows = table_rows(report)
+    header = rows.pop("run")
+    assert set(rows) == {"model.width=4", "model.width=8"}
+    assert {"train/loss", "val/loss", "val_mse", "test_mse"} <= set(header)
+    for cells in rows.values():
+        assert all(cells[header.index(k)] for k in ("val/loss", "test_mse"))
+    assert (tmp_path / "report" / "report_samples.png").exists()
