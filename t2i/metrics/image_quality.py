@@ -14,6 +14,10 @@ from t2i.metrics.domain import DomainFeatures, train_domain_classifier
 
 log = logging.getLogger("t2i")
 INCEPTION = "inception-v3-compat"
+# Evaluation runs in one process over the whole sample (after DDP training, on rank 0
+# only): torchmetrics must not gather states from other ranks, which have left or would
+# add their own copies of the images.
+SINGLE_PROCESS = dict(sync_on_compute=False)
 
 
 def _inception_available(weights: str | None) -> bool:
@@ -63,14 +67,14 @@ def image_quality(real: torch.Tensor, fake: torch.Tensor, eval_cfg, datamodule, 
     subset = int(min(eval_cfg.get("kid_subset_size", 100), n))
     bs = int(eval_cfg.get("batch_size", 100))
     if label == INCEPTION:
-        kw = dict(feature_extractor_weights_path=eval_cfg.get("inception_weights"))
+        kw = dict(feature_extractor_weights_path=eval_cfg.get("inception_weights"), **SINGLE_PROCESS)
         fid = FrechetInceptionDistance(feature=2048, **kw)
         kid = KernelInceptionDistance(feature=2048, subset_size=subset, **kw)
         iscore = InceptionScore(**kw)
         prep = _as_inception_input
     else:
-        fid = FrechetInceptionDistance(feature=feature, normalize=True)
-        kid = KernelInceptionDistance(feature=feature, subset_size=subset, normalize=True)
+        fid = FrechetInceptionDistance(feature=feature, normalize=True, **SINGLE_PROCESS)
+        kid = KernelInceptionDistance(feature=feature, subset_size=subset, normalize=True, **SINGLE_PROCESS)
         iscore = None
         prep = lambda x: (x.float().clamp(-1, 1) + 1) / 2  # noqa: E731
     for batch in _batches(real[:n], bs):

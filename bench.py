@@ -1,0 +1,527 @@
+"""Speed benchmark: python bench.py [--precision bf16-mixed] [--channels-last] [--compile] ...
+
+Times, in one run on one machine:
+  dcgan   the DCGAN training step (D + G) through the project's LightningModule and a
+          Lightning Trainer, against the canonical loop of pytorch/examples' dcgan over
+          the same Generator/Discriminator (interleaved A B B A ..., medians);
+  t2i     the text-to-image model's step (when t2i/tasks/text_to_image.py exists);
+  loader  every data module's loader from its cache, in samples/s, against the fastest
+          step measured (how many times faster the data comes than the step eats it);
+  amp     on a GPU: bf16-mixed + channels_last against fp32 (Lightning step).
+Prints a table and writes bench.json (flat keys such as `dcgan.ratio`). See docs/scaling.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+PRECISIONS = ("32", "16-mixed", "bf16-mixed")
+
+
+# ------------------------------------------------------------------ arguments
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--precision", default="32", choices=PRECISIONS)
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format (nets and images)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the generator and discriminator")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=64, choices=[32, 64])
+    p.add_argument("--steps", type=int, default=6, help="timed steps per measurement")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps before each measurement")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved measurements per path (median kept)")
+    p.add_argument("--amp-compare", choices=["auto", "on", "off"], default="auto",
+                   help="also time fp32 vs bf16-mixed+channels_last (auto: on a GPU only)")
+    p.add_argument("--loaders", default="all",
+                   help="comma-separated data configs (conf/data/<name>.yaml) and/or synthetic_jpeg; "
+                        "'all': every data config plus synthetic_jpeg; 'none': skip")
+    p.add_argument("--loader-batches", type=int, default=50, help="batches timed per loader (at most one epoch)")
+    p.add_argument("--synthetic-images", type=int, default=512, help="JPEGs written for the synthetic_jpeg loader")
+    p.add_argument("--data-dir", default=os.environ.get("T2I_DATA", str(ROOT / "data")),
+                   help="paths.data_dir for real datasets (those absent are skipped)")
+    p.add_argument("--data-root", action="append", default=[], metavar="NAME=DIR",
+                   help="data.root for one loader, e.g. flickr=/data/flickr8k (repeatable)")
+    p.add_argument("--cache-dir", default=os.environ.get("T2I_CACHE", str(ROOT / ".cache")))
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: dcgan,t2i,loaders")
+    p.add_argument("--quick", action="store_true", help="tiny datasets (a smoke test, not a measurement)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="bench.json")
+    args = p.parse_args(argv)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device is visible")
+    if args.device == "cpu" and args.precision == "16-mixed":
+        p.error("--precision 16-mixed needs a GPU; on CPU use bf16-mixed or 32")
+    if min(args.batch_size, args.steps, args.repeats) < 1 or args.warmup < 1:
+        p.error("--batch-size, --steps and --repeats must be >= 1, --warmup >= 1")
+    args.skip = {s for s in args.skip.split(",") if s}
+    if any("=" not in r for r in args.data_root):
+        p.error("--data-root takes NAME=DIR, e.g. --data-root coco=/data/coco")
+    args.data_root = dict(r.split("=", 1) for r in args.data_root)
+    return args
+
+
+def quiet() -> None:
+    """Lightning's banners and the single-process loader warnings are noise here."""
+    import pytorch_lightning  # noqa: F401 (creates its loggers, which set their own levels)
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("pytorch_lightning", "lightning", "lightning_fabric"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    return {"32": None, "16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}[precision]
+
+
+# ------------------------------------------------------------------ configs
+def compose(overrides: list[str]):
+    """The project's own train config (the models and data modules as train.py builds them)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="train", overrides=overrides)
+
+
+def path_overrides(args) -> list[str]:
+    # No experiment: the data and model configs as their own files define them.
+    return ["~experiment", f"paths.data_dir={args.data_dir}", f"paths.cache_dir={args.cache_dir}",
+            "logger=[]", f"seed={args.seed}"]
+
+
+# ------------------------------------------------------------------ timing
+class RepeatedBatch(Dataset):
+    """The same batch, n times: the step is timed, not the data pipeline."""
+
+    def __init__(self, batch: dict, n: int):
+        self.batch, self.n = batch, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        return self.batch
+
+
+def step_loader(batch: dict, n: int) -> DataLoader:
+    return DataLoader(RepeatedBatch(batch, n), batch_size=None, shuffle=False, num_workers=0)
+
+
+def img_per_s(stamps: list[float], warmup: int, batch_size: int) -> float:
+    """Images per second between the end of the last warm-up step and the end of the last step."""
+    timed = len(stamps) - warmup
+    return batch_size * timed / (stamps[-1] - stamps[warmup - 1])
+
+
+def lightning_img_per_s(task, batch: dict, args, precision: str) -> float:
+    """Run a LightningModule's training_step through a plain Trainer (no logger, no
+    checkpoints, no progress bar) and time the steps after the warm-up."""
+    import pytorch_lightning as pl
+
+    stamps: list[float] = []
+
+    class StepClock(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            sync(args.device)
+            stamps.append(time.perf_counter())
+
+    n = args.warmup + args.steps
+    trainer = pl.Trainer(
+        accelerator="gpu" if args.device == "cuda" else "cpu", devices=1, precision=precision,
+        max_steps=n, max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[StepClock()],
+        benchmark=None, use_distributed_sampler=False, log_every_n_steps=50)
+    trainer.fit(task, train_dataloaders=step_loader(batch, n))
+    if len(stamps) != n:
+        raise RuntimeError(f"the Lightning run stopped after {len(stamps)} of {n} steps")
+    return img_per_s(stamps, args.warmup, batch["image"].shape[0])
+
+
+# ------------------------------------------------------------------ DCGAN
+def random_images(args, channels: int = 3) -> torch.Tensor:
+    g = torch.Generator().manual_seed(args.seed)
+    images = torch.rand(args.batch_size, channels, args.image_size, args.image_size, generator=g) * 2 - 1
+    return images.contiguous(memory_format=torch.channels_last) if args.channels_last else images
+
+
+def prepare_nets(nets: list[torch.nn.Module], args, channels_last: bool) -> list[torch.nn.Module]:
+    out = []
+    for net in nets:
+        net = net.to(args.device)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        out.append(torch.compile(net) if args.compile else net)
+    return out
+
+
+def dcgan_task(args, channels_last: bool):
+    """The project's DCGAN task, built from conf/model/dcgan.yaml at the bench's sizes
+    (3 channels, ngf = ndf = 64, as pytorch/examples)."""
+    import hydra
+
+    cfg = compose(path_overrides(args) + [f"data.image_size={args.image_size}", "model.channels=3",
+                                          "model.ngf=64", "model.ndf=64"])
+    torch.manual_seed(args.seed)
+    task = hydra.utils.instantiate(cfg.model)
+    task.generator, task.discriminator = prepare_nets([task.generator, task.discriminator], args, channels_last)
+    return task
+
+
+def time_dcgan_lightning(args, precision: str | None = None, channels_last: bool | None = None) -> float:
+    precision = precision or args.precision
+    channels_last = args.channels_last if channels_last is None else channels_last
+    images = random_images(args)
+    images = images.contiguous(memory_format=torch.channels_last) if channels_last else images.contiguous()
+    return lightning_img_per_s(dcgan_task(args, channels_last), {"image": images}, args, precision)
+
+
+def time_dcgan_plain(args) -> float:
+    """pytorch/examples' dcgan loop (main.py), over the same nets, optimiser, uniform z,
+    batch and precision. D ends in a logit here, so BCEWithLogits replaces Sigmoid+BCELoss."""
+    from t2i.nets.dcgan import Discriminator, Generator
+
+    device, nz, real_label, fake_label = torch.device(args.device), 100, 1.0, 0.0
+    torch.manual_seed(args.seed)
+    netG, netD = prepare_nets([Generator(nz, 64, 3, args.image_size), Discriminator(3, 64, args.image_size)],
+                              args, args.channels_last)
+    netG.train(), netD.train()
+    criterion = torch.nn.BCEWithLogitsLoss()
+    optimizerD = torch.optim.Adam(netD.parameters(), lr=0.0002, betas=(0.5, 0.999))
+    optimizerG = torch.optim.Adam(netG.parameters(), lr=0.0002, betas=(0.5, 0.999))
+    dtype = autocast_dtype(args.precision)
+    scaler = torch.amp.GradScaler(args.device, enabled=dtype == torch.float16)
+
+    def autocast():
+        return torch.autocast(args.device, dtype=dtype, enabled=dtype is not None)
+
+    n = args.warmup + args.steps
+    stamps = []
+    for data in step_loader({"image": random_images(args)}, n):
+        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+        netD.zero_grad()
+        real_cpu = data["image"].to(device)
+        batch_size = real_cpu.size(0)
+        label = torch.full((batch_size,), real_label, dtype=torch.float, device=device)
+        with autocast():
+            output = netD(real_cpu).view(-1)
+            errD_real = criterion(output.float(), label)
+        scaler.scale(errD_real).backward()
+        D_x = output.float().sigmoid().mean().item()  # noqa: F841 (the example prints it)
+        noise = torch.rand(batch_size, nz, 1, 1, device=device) * 2 - 1
+        with autocast():
+            fake = netG(noise)
+            label.fill_(fake_label)
+            output = netD(fake.detach()).view(-1)
+            errD_fake = criterion(output.float(), label)
+        scaler.scale(errD_fake).backward()
+        D_G_z1 = output.float().sigmoid().mean().item()  # noqa: F841
+        scaler.step(optimizerD)
+        # (2) Update G network: maximize log(D(G(z)))
+        netG.zero_grad()
+        label.fill_(real_label)
+        with autocast():
+            output = netD(fake).view(-1)
+            errG = criterion(output.float(), label)
+        scaler.scale(errG).backward()
+        D_G_z2 = output.float().sigmoid().mean().item()  # noqa: F841
+        scaler.step(optimizerG)
+        scaler.update()
+        sync(args.device)
+        stamps.append(time.perf_counter())
+    return img_per_s(stamps, args.warmup, args.batch_size)
+
+
+def interleaved(paths: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """Run each timing `repeats` times in A B, B A, A B ... order: on a shared machine the
+    load drifts, and alternating the order spreads the drift over both."""
+    runs = {name: [] for name in paths}
+    names = list(paths)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            runs[name].append(paths[name]())
+            print(f"  {name:<24} run {r + 1}/{repeats}: {runs[name][-1]:8.1f} img/s", flush=True)
+    return runs
+
+
+def bench_dcgan(args, results: dict) -> None:
+    print(f"dcgan: batch {args.batch_size}, {args.image_size}x{args.image_size}, precision {args.precision}"
+          f"{', channels_last' if args.channels_last else ''}{', compiled' if args.compile else ''}", flush=True)
+    runs = interleaved({"lightning": lambda: time_dcgan_lightning(args), "plain": lambda: time_dcgan_plain(args)},
+                       args.repeats)
+    lightning, plain = statistics.median(runs["lightning"]), statistics.median(runs["plain"])
+    paired = statistics.median(a / b for a, b in zip(runs["lightning"], runs["plain"]))
+    results.update({"dcgan.lightning_img_per_s": lightning, "dcgan.plain_img_per_s": plain,
+                    "dcgan.ratio": lightning / plain, "dcgan.paired_ratio": paired,
+                    "dcgan.lightning_runs": runs["lightning"], "dcgan.plain_runs": runs["plain"]})
+
+
+def bench_amp(args, results: dict) -> None:
+    """fp32 against bf16-mixed + channels_last through the Lightning step (the GPU goal: >= 2x)."""
+    print("amp: fp32 vs bf16-mixed + channels_last (Lightning step)", flush=True)
+    runs = interleaved({"fp32": lambda: time_dcgan_lightning(args, "32", False),
+                        "bf16_channels_last": lambda: time_dcgan_lightning(args, "bf16-mixed", True)},
+                       args.repeats)
+    fp32, bf16 = statistics.median(runs["fp32"]), statistics.median(runs["bf16_channels_last"])
+    results.update({"dcgan.fp32_img_per_s": fp32, "dcgan.bf16_channels_last_img_per_s": bf16,
+                    "dcgan.amp_speedup": bf16 / fp32})
+
+
+# ------------------------------------------------------------------ text-to-image
+T2I_MODELS = ("gan_cls", "cond_dcgan_lstm")
+
+
+def t2i_available() -> str | None:
+    """Why the text-to-image step can't be timed, or None when it can."""
+    if not (ROOT / "t2i" / "tasks" / "text_to_image.py").exists():
+        return "t2i/tasks/text_to_image.py does not exist yet"
+    for name in (f"model/{T2I_MODELS[0]}.yaml", "data/shapes_captions.yaml"):
+        if not (ROOT / "conf" / name).exists():
+            return f"conf/{name} does not exist yet"
+    return None
+
+
+def time_t2i(args, model_name: str = T2I_MODELS[0]) -> float:
+    """The text-to-image task's step on one real batch of captioned shapes."""
+    import hydra
+
+    cfg = compose(path_overrides(args) + [
+        "data=shapes_captions", f"model={model_name}", f"data.image_size={args.image_size}",
+        f"data.batch_size={args.batch_size}", "data.num_workers=0",
+        f"data.splits=[{4 * args.batch_size},{args.batch_size},{args.batch_size}]"])
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    if args.channels_last:
+        batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(args.seed)
+    task = hydra.utils.instantiate(cfg.model)
+    if args.channels_last:
+        task = task.to(memory_format=torch.channels_last)
+    return lightning_img_per_s(task, batch, args, args.precision)
+
+
+def bench_t2i(args, results: dict) -> None:
+    reason = t2i_available()
+    if reason:
+        print(f"t2i: skipped ({reason})", flush=True)
+        results.update({"t2i.img_per_s": None, "t2i.skipped": reason})
+        return
+    print(f"t2i: {T2I_MODELS[0]} on shapes_captions", flush=True)
+    runs = [time_t2i(args) for _ in range(max(1, args.repeats // 2))]
+    results.update({"t2i.img_per_s": statistics.median(runs), "t2i.model": T2I_MODELS[0], "t2i.runs": runs})
+
+
+# ------------------------------------------------------------------ loaders
+def data_configs() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "conf" / "data").glob("*.yaml"))
+
+
+def datamodule_from_config(args, name: str):
+    """A data module as train.py builds it, at the bench's batch size, and at its image
+    size where the data module supports it (else at its configured one)."""
+    import hydra
+    from hydra.errors import InstantiationException
+    from omegaconf import open_dict
+
+    root = [f"data.root={args.data_root[name]}"] if name in args.data_root else []
+    cfg = compose(path_overrides(args) + [f"data={name}", f"data.batch_size={args.batch_size}"] + root)
+    with open_dict(cfg):
+        if args.quick and "splits" in cfg.data:
+            cfg.data.splits = [4 * args.batch_size, args.batch_size, args.batch_size]
+    if "image_size" in cfg.data and cfg.data.image_size != args.image_size:
+        try:
+            return hydra.utils.instantiate(cfg.data, image_size=args.image_size)
+        except InstantiationException as err:
+            if not isinstance(err.__cause__, ValueError):
+                raise
+            print(f"  at its configured image size {cfg.data.image_size}: {err.__cause__}", flush=True)
+    return hydra.utils.instantiate(cfg.data)
+
+
+def missing_data(err: BaseException) -> bool:
+    """A dataset that is not on disk (possibly wrapped by Hydra's InstantiationException)."""
+    from t2i.data.base import DatasetNotFoundError
+
+    while err is not None:
+        if isinstance(err, (DatasetNotFoundError, FileNotFoundError)):
+            return True
+        err = err.__cause__
+    return False
+
+
+def synthetic_jpeg_datamodule(args, folder: Path, results: dict):
+    """JPEGs of mixed sizes (as Flickr's) decoded through `cached_images`: measures the
+    memory-mapped cache path even without a real dataset."""
+    import numpy as np
+    from PIL import Image
+
+    from t2i.data.base import BaseDataModule, ImageArrayDataset
+    from t2i.data.cache import cached_images
+
+    rng = np.random.default_rng(args.seed)
+    n = 4 * args.batch_size if args.quick else max(args.synthetic_images, args.batch_size)
+    paths = []
+    for i in range(n):
+        w, h = [(500, 375), (333, 500), (640, 480)][i % 3]
+        base = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8)  # smooth-ish, JPEG-like content
+        path = folder / f"{i:05d}.jpg"
+        Image.fromarray(base).resize((w, h), Image.BILINEAR).save(path, quality=90)
+        paths.append(path)
+    cache = folder / "cache"
+    start = time.perf_counter()
+    cached_images(paths, args.image_size, cache, "bench_synthetic")
+    results["loader.synthetic_jpeg.cache_build_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    images, kept = cached_images(paths, args.image_size, cache, "bench_synthetic")
+    results["loader.synthetic_jpeg.cache_open_s"] = time.perf_counter() - start
+
+    class SyntheticJpegDataModule(BaseDataModule):
+        def setup(self, stage=None):
+            self.train_set = ImageArrayDataset(images)
+
+    return SyntheticJpegDataModule(batch_size=args.batch_size, seed=args.seed)
+
+
+def batch_len(batch) -> int:
+    if isinstance(batch, dict):
+        return len(batch["image"]) if "image" in batch else len(next(iter(batch.values())))
+    return len(batch[0])
+
+
+def samples_per_s(loader, max_batches: int, max_seconds: float = 20.0) -> tuple[float, int]:
+    """Items per second over max_batches batches after a first (untimed) one, going
+    round more epochs when a split is smaller than that."""
+    it = iter(loader)
+    next(it)
+    count = batches = 0
+    start = time.perf_counter()
+    while batches < max_batches and time.perf_counter() - start < max_seconds:
+        for batch in it:
+            count, batches = count + batch_len(batch), batches + 1
+            if batches >= max_batches:
+                break
+        it = iter(loader)
+    return count / (time.perf_counter() - start), count
+
+
+def loader_names(args) -> list[str]:
+    if args.loaders == "none":
+        return []
+    if args.loaders == "all":
+        return data_configs() + ["synthetic_jpeg"]
+    return [n.strip() for n in args.loaders.split(",") if n.strip()]
+
+
+def bench_loaders(args, results: dict) -> None:
+    steps = [v for k, v in results.items() if k in ("dcgan.lightning_img_per_s", "dcgan.plain_img_per_s",
+                                                     "t2i.img_per_s") and v]
+    consumer = max(steps) if steps else None
+    results["loader.step_img_per_s"] = consumer
+    with tempfile.TemporaryDirectory(prefix="t2i-bench-") as tmp:
+        for name in loader_names(args):
+            print(f"loader: {name}", flush=True)
+            try:
+                if name == "synthetic_jpeg":
+                    dm = synthetic_jpeg_datamodule(args, Path(tmp), results)
+                else:
+                    dm = datamodule_from_config(args, name)
+                dm.prepare_data()
+                start = time.perf_counter()
+                dm.setup("fit")  # builds (first time) or opens the cache
+                results[f"loader.{name}.setup_s"] = time.perf_counter() - start
+                rate, count = samples_per_s(dm.train_dataloader(), args.loader_batches)
+            except Exception as err:  # one loader's failure must not lose the other figures
+                root = err
+                while root.__cause__ is not None:  # Hydra wraps the data module's own error
+                    root = root.__cause__
+                first_line = f"{type(root).__name__}: " + (str(root).splitlines() or [""])[0]
+                kind = "skipped" if missing_data(err) else "error"
+                print(f"  {kind}: {first_line}", flush=True)
+                results[f"loader.{name}.{kind}"] = first_line
+                continue
+            results[f"loader.{name}.samples_per_s"] = rate
+            results[f"loader.{name}.samples_timed"] = count
+            if consumer:
+                results[f"loader.{name}.x_step"] = rate / consumer
+
+
+# ------------------------------------------------------------------ report
+def memory(args, results: dict) -> None:
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    if args.device == "cuda":
+        results["peak_gpu_mem_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
+
+
+def table(results: dict) -> str:
+    rows = []
+    for key, value in results.items():
+        if isinstance(value, list):
+            value = ", ".join(f"{v:.1f}" for v in value)
+        elif isinstance(value, float):
+            value = f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+        rows.append((key, str(value)))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    quiet()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+    results: dict = {
+        "config.device": torch.cuda.get_device_name() if args.device == "cuda" else f"cpu ({os.cpu_count()} cores)",
+        "config.torch_threads": torch.get_num_threads(), "config.torch": torch.__version__,
+        "config.precision": args.precision, "config.channels_last": args.channels_last,
+        "config.compile": args.compile, "config.batch_size": args.batch_size, "config.image_size": args.image_size,
+        "config.steps": args.steps, "config.warmup": args.warmup, "config.repeats": args.repeats,
+    }
+    if "dcgan" not in args.skip:
+        bench_dcgan(args, results)
+    if args.amp_compare == "on" or (args.amp_compare == "auto" and args.device == "cuda"):
+        bench_amp(args, results)
+    if "t2i" not in args.skip:
+        bench_t2i(args, results)
+    if "loaders" not in args.skip:
+        bench_loaders(args, results)
+    memory(args, results)
+    print("\n" + table(results))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(f"\nwritten: {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
