@@ -73,7 +73,7 @@ def test_gnn_learns_and_logs_curves(make_cfg, tmp_path):
     assert series["val/loss"][-1] < series["val/loss"][0]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["val_mse"] == pytest.approx(series["val/loss"][-1], rel=1e-4)  # same model, same split
-    assert 0 < metrics["test_mse"] < 4
+    assert 0 < metrics["test_mse"] < 4 and metrics["test_nmse"] > 0
     assert (out / "reconstructions.png").exists() and list((out / "samples").glob("step_*.png"))
 
 
@@ -166,3 +166,26 @@ def test_missing_or_wrong_ae_checkpoint_errors(ae_run, make_cfg, tmp_path):
     cfg = make_cfg(["experiment=shapes_dcgan_ae_features", f"model.ae_ckpt={not_an_ae}"])
     with pytest.raises(Exception, match="not an autoencoder checkpoint"):
         instantiate(cfg.model)
+
+
+def test_normalised_error_is_one_for_the_mean_image_and_zero_for_the_truth(tmp_path):
+    from omegaconf import OmegaConf
+
+    from t2i.data.shapes import ShapesDataModule
+    from t2i.tasks.reconstruction import ReconstructionTask
+
+    dm = ShapesDataModule(image_size=32, splits=(64, 16, 16), fill="filled")
+    dm.setup()
+    mean = torch.stack([dm.train_set[i]["image"] for i in range(64)]).mean(0)
+
+    class Fixed(ReconstructionTask):
+        def __init__(self, truth: bool):
+            super().__init__(optimizer=None)
+            self.truth = truth
+
+        def predict(self, batch):
+            return batch["image"].clone() if self.truth else mean.expand_as(batch["image"])
+
+    eval_cfg = OmegaConf.create({"batch_size": 10})
+    assert Fixed(False).evaluate(dm, eval_cfg, tmp_path)["test_nmse"] == pytest.approx(1.0, rel=1e-4)
+    assert Fixed(True).evaluate(dm, eval_cfg, tmp_path)["test_nmse"] == 0.0

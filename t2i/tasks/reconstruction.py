@@ -137,12 +137,32 @@ class ReconstructionTask(pl.LightningModule):
         self.train(was_training)
         return total / max(1, count)
 
+    @staticmethod
+    def mean_image_mse(datamodule, split: str, batch_size: int) -> float:
+        """The error of predicting the training split's mean image for every image: what a
+        model that knows nothing about each image scores. Dividing by it makes errors
+        comparable between data variants (filled shapes have more pixels to get wrong)."""
+        from t2i.evaluation import eval_batches
+
+        total, count = 0.0, 0
+        for batch in eval_batches(datamodule, 10 ** 9, batch_size, "train"):
+            total, count = total + batch["image"].double().sum(0), count + batch["image"].shape[0]
+        mean = (total / max(1, count)).float()
+        error, pixels = 0.0, 0
+        for batch in eval_batches(datamodule, 10 ** 9, batch_size, split):
+            error += (batch["image"] - mean).pow(2).sum().item()
+            pixels += batch["image"].numel()
+        return error / max(1, pixels)
+
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        """val/test MSE over the whole splits, and a reconstruction grid of test images."""
+        """val/test MSE over the whole splits, test MSE relative to the mean-image
+        baseline (test_nmse: 1 = no better than the mean image, 0 = perfect), and a
+        reconstruction grid of test images."""
         from t2i.evaluation import eval_batches
 
         bs = int(eval_cfg.batch_size)
         metrics = {f"{split}_mse": self.split_mse(datamodule, split, bs) for split in ("val", "test")}
+        metrics["test_nmse"] = metrics["test_mse"] / max(1e-12, self.mean_image_mse(datamodule, "test", bs))
         batch = next(eval_batches(datamodule, 64, 64, "test"))
         batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         self.eval()
