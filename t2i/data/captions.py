@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from t2i.data import shapes as shapes_lib
-from t2i.data.base import BaseDataModule, EpochSeededSampler, to_unit_range
+from t2i.data.base import BaseDataModule, EpochSeededSampler
 from t2i.text import Vocabulary, WordVectors, tokenize
 from t2i.text.word2vec import load_pretrained, train_word2vec
 
@@ -71,20 +71,27 @@ class CaptionDataset(Dataset):
 
     def __getitems__(self, indices: Sequence) -> CaptionBatch:
         pairs = [self._caption_index(ix) for ix in indices]
-        rows = torch.tensor([p[0] for p in pairs], dtype=torch.long)
+        rows = np.array([p[0] for p in pairs], dtype=np.int64)
         caps = torch.tensor([p[1] for p in pairs], dtype=torch.long)
-        images = self.images[rows.numpy()] if isinstance(self.images, np.ndarray) else self.images[rows]
-        if not torch.is_tensor(images):
-            images = torch.from_numpy(np.ascontiguousarray(images))
-        batch = CaptionBatch(image=to_unit_range(images), caption=[self.captions[c] for c in caps.tolist()],
+        images = self.images[rows] if isinstance(self.images, np.ndarray) else self.images.numpy()[rows]
+        batch = CaptionBatch(image=unit_range(images), caption=[self.captions[c] for c in caps.tolist()],
                              token_ids=self.token_ids[caps].long(), length=self.lengths[caps].long())
         for name, values in self.fields.items():
-            batch[name] = values[rows]
+            batch[name] = values[torch.from_numpy(rows)]
         return batch
 
     def __getitem__(self, index) -> dict:
         batch = self.__getitems__([index])
         return {k: v[0] for k, v in batch.items()}
+
+
+def unit_range(images: np.ndarray) -> torch.Tensor:
+    """uint8 -> float32 in [-1, 1], as base.to_unit_range, in numpy: single-threaded, so a
+    loader in the main process is not slowed by torch's intra-op threads on a busy CPU."""
+    out = images.astype(np.float32)
+    np.divide(out, 127.5, out=out)
+    np.subtract(out, 1.0, out=out)
+    return torch.from_numpy(out)
 
 
 class CaptionSampler(EpochSeededSampler):
@@ -112,6 +119,7 @@ class WordVectorCollate:
 
     def __init__(self, matrix: torch.Tensor):
         self.matrix = matrix
+        self._rows = matrix.numpy()  # numpy gather: single-threaded (see unit_range)
 
     def __call__(self, items) -> dict:
         if isinstance(items, CaptionBatch):
@@ -121,7 +129,8 @@ class WordVectorCollate:
             for k, v in batch.items():
                 if torch.is_tensor(v[0]):
                     batch[k] = torch.stack(v)
-        batch["word_vectors"] = self.matrix[batch["token_ids"]]  # <pad> (id 0) rows are 0
+        # <pad> (id 0) rows are 0
+        batch["word_vectors"] = torch.from_numpy(np.take(self._rows, batch["token_ids"].numpy(), axis=0))
         return batch
 
 

@@ -92,12 +92,9 @@ class WordVectors:
         matrix = torch.from_numpy(raw)
         if standardize:
             # statistics weighted by how often each word occurs in the training texts
-            counts = torch.zeros(len(vocab))
-            for tokens in train_tokens:
-                for t in tokens:
-                    j = vocab.stoi.get(t)
-                    if j is not None and known[j]:
-                        counts[j] += 1
+            ids = [vocab.stoi.get(t, vocab.unk_id) for tokens in train_tokens for t in tokens]
+            counts = torch.bincount(torch.tensor(ids, dtype=torch.long), minlength=len(vocab)).float()
+            counts[~known] = 0  # <pad>, <unk> and words without a vector carry no statistics
             if counts.sum() == 0:
                 raise ValueError("no training word has a word vector: check the vectors' language/casing")
             w = (counts / counts.sum())[:, None]
@@ -107,7 +104,14 @@ class WordVectors:
         return cls(vocab, matrix, known)
 
     def unknown_words(self, tokens: Sequence[str]) -> list[str]:
-        return [t for t in tokens if t not in self.vocab.stoi or not self.known[self.vocab.stoi[t]]]
+        known = self._known_words()
+        return [t for t in tokens if t not in known]
+
+    def _known_words(self) -> frozenset:
+        # a set, built once: per-token tensor indexing is slow over a whole corpus
+        if getattr(self, "_known_set", None) is None:
+            self._known_set = frozenset(w for w, k in zip(self.vocab.itos, self.known.tolist()) if k)
+        return self._known_set
 
     def lookup(self, ids: torch.Tensor) -> torch.Tensor:
         return self.matrix[ids]
