@@ -1,0 +1,19 @@
+"""Images for any caption from a text-to-image checkpoint:
+python generate.py ckpt_path=RUN/checkpoints/last.ckpt text="a large filled circle in the top left" n=8
+Writes <slug>_<i>.png and the grid <slug>.png into hydra.run.dir. Unknown words are a
+warning (they count as zero vectors), not an error. No dataset is needed: the
+vocabulary and word vectors are stored in the checkpoint."""
+import hydra
+from omegaconf import DictConfig
+
+from t2i.tasks.text_to_image import generate_from_checkpoint
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="generate")
+def main(cfg: DictConfig) -> None:
+    for path in generate_from_checkpoint(cfg):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

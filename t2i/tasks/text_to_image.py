@@ -1,0 +1,246 @@
+"""Text-to-image GANs on caption batches (`word_vectors` (B, L, D), `length` (B,)):
+
+- `GANCLS`: Reed et al. 2016. Sentence embedding -> 128-d -> joined with z; a
+  matching-aware discriminator trained on (real, right text), (real, wrong text) and
+  (fake, right text); one-sided label smoothing; optional GAN-INT.
+- `CondDCGANLSTM`: the seed's design. Every word drawn by a DCGAN generator, the
+  drawings fed in order through a convolutional LSTM; D judges the outputs after words
+  1..n-1, and the output after the last word is pulled towards the caption's image.
+
+Both go through `GANTask`'s shared step (k D steps, then a G step, non-finite guard).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from t2i.nets.conv_lstm import WordSequenceGenerator
+from t2i.nets.dcgan import Discriminator
+from t2i.nets.text_encoders import MatchingDiscriminator, TextConditionedGenerator
+from t2i.tasks.gan import GANTask, bce
+
+log = logging.getLogger("t2i")
+
+
+def masked_bce(logits: torch.Tensor, target: float, mask: torch.Tensor) -> torch.Tensor:
+    """BCE averaged over the items where `mask` is True (0 when there are none)."""
+    losses = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none")
+    mask = mask.to(losses.dtype)
+    return (losses * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def differs_from_rolled(batch: dict) -> torch.Tensor:
+    """(B,) True where item i's caption differs from item i-1's, the one it is paired
+    with as "wrong text". Templated captions repeat (1 in 32 for shapes): a real image
+    with an identical caption is no mismatch, and must not be called one."""
+    n = batch["image"].shape[0]
+    if "token_ids" in batch:
+        ids = batch["token_ids"]
+        return (ids != ids.roll(1, 0)).any(1)
+    if "caption" in batch:
+        caps = list(batch["caption"])
+        rolled = caps[-1:] + caps[:-1]
+        return torch.tensor([a != b for a, b in zip(caps, rolled)], device=batch["image"].device)
+    return torch.ones(n, dtype=torch.bool, device=batch["image"].device)
+
+
+class TextToImageGAN(GANTask):
+    """What every caption-conditioned GAN shares: evaluation (FID/KID, alignment,
+    captions.png) and generation from typed captions."""
+
+    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
+        from t2i.evaluation import evaluate_text_to_image
+        return evaluate_text_to_image(self, datamodule, eval_cfg, out_dir)
+
+    def draw_noise(self, n: int, seed: int) -> torch.Tensor:
+        """z from an explicit seed (generate.py's `seed`), in the model's noise kind."""
+        g = torch.Generator().manual_seed(seed)
+        z = torch.rand(n, self.nz, generator=g).mul_(2).sub_(1) if self.noise_kind == "uniform" \
+            else torch.randn(n, self.nz, generator=g)
+        return z.to(self.device)
+
+    @torch.no_grad()
+    def images_for_text(self, encoded: dict, n: int, seed: int = 0) -> torch.Tensor:
+        """`n` images per encoded caption (datamodule.encode's dict), in eval mode:
+        (captions, n, C, S, S) in [-1, 1] on CPU."""
+        count = encoded["length"].shape[0]
+        batch = {"word_vectors": encoded["word_vectors"].float().repeat_interleave(n, 0).to(self.device),
+                 "length": encoded["length"].long().repeat_interleave(n, 0).to(self.device)}
+        was_training = self.training
+        self.eval()
+        images = self.generate(batch, self.draw_noise(count * n, seed)).float().cpu()
+        self.train(was_training)
+        return images.view(count, n, *images.shape[1:])
+
+
+class GANCLS(TextToImageGAN):
+    """GAN-CLS (Reed et al. 2016), optionally with GAN-INT.
+
+    D's loss: BCE(D(real, right), 1 - smoothing) + w·BCE(D(real, wrong), 0)
+              + (1 - w)·BCE(D(fake, right), 0), with w = `wrong_weight` (0.5 in the paper).
+    G's loss: BCE(D(fake, right), 1) [+ λ_int·BCE(D(G(z, t_int), t_int), 1), with
+              t_int = β·t_i + (1 - β)·t_j, an interpolation of two captions' embeddings].
+    """
+
+    def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400,
+                 text_encoder: str = "mean", text_dim: int = 128, text_hidden: int = 256,
+                 ngf: int = 64, ndf: int = 64, label_smoothing: float = 0.1, wrong_weight: float = 0.5,
+                 interpolation_weight: float = 0.0, interpolation_beta: float = 0.5, **gan_kw):
+        super().__init__(**gan_kw)
+        if not 0.0 <= label_smoothing < 0.5:
+            raise ValueError(f"model.label_smoothing must be in [0, 0.5), got {label_smoothing}")
+        if not 0.0 <= wrong_weight <= 1.0:
+            raise ValueError(f"model.wrong_weight must be in [0, 1], got {wrong_weight}")
+        if interpolation_weight < 0:
+            raise ValueError(f"model.interpolation_weight must be >= 0 (0 turns GAN-INT off), got "
+                             f"{interpolation_weight}")
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden)
+        self.generator = TextConditionedGenerator(self.nz, embedding_dim, channels, image_size, ngf, **text)
+        self.discriminator = MatchingDiscriminator(channels, embedding_dim, image_size, ndf, **text)
+        self.real_label = 1.0 - label_smoothing  # one-sided: fakes keep target 0
+        self.wrong_weight = wrong_weight
+        self.interpolation_weight, self.interpolation_beta = interpolation_weight, interpolation_beta
+
+    def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z, batch["word_vectors"], batch["length"])
+
+    def discriminator_loss(self, batch, fake):
+        d = self.discriminator
+        sentence = d.text.embed(batch["word_vectors"], batch["length"])
+        real_features = d.features(batch["image"])  # once, scored against two captions
+        right = d.score(real_features, sentence)
+        wrong = d.score(real_features, sentence.roll(1, 0))  # each image with its neighbour's caption
+        fake_logits = d(fake, sentence=sentence)
+        loss = (bce(right, self.real_label)
+                + self.wrong_weight * masked_bce(wrong, 0.0, differs_from_rolled(batch))
+                + (1 - self.wrong_weight) * bce(fake_logits, 0.0))
+        return loss, {"train/d_real_right": torch.sigmoid(right).mean(),
+                      "train/d_real_wrong": torch.sigmoid(wrong).mean(),
+                      "train/d_fake": torch.sigmoid(fake_logits).mean()}
+
+    def generator_loss(self, batch, fake):
+        logits = self.discriminator(fake, batch["word_vectors"], batch["length"])
+        loss = bce(logits, 1.0)
+        logs = {"train/d_fake_g": torch.sigmoid(logits).mean()}
+        if self.interpolation_weight > 0:
+            loss_int = self.interpolation_loss(batch)
+            loss = loss + self.interpolation_weight * loss_int
+            logs["train/g_loss_int"] = loss_int
+        return loss, logs
+
+    def interpolation_loss(self, batch: dict) -> torch.Tensor:
+        """GAN-INT: captions between two training captions have no image, but their
+        fakes must still fool D, which fills the gaps of the text manifold. Each net
+        interpolates in its own embedding space (their encoders are separate)."""
+        wv, length, beta = batch["word_vectors"], batch["length"], self.interpolation_beta
+        g_text = self.generator.text.embed(wv, length)
+        d_text = self.discriminator.text.embed(wv, length)
+        g_mix = beta * g_text + (1 - beta) * g_text.roll(1, 0)
+        d_mix = beta * d_text + (1 - beta) * d_text.roll(1, 0)
+        z = self.noise(wv.shape[0], stream=5_000)
+        return bce(self.discriminator(self.generator(z, sentence=g_mix), sentence=d_mix), 1.0)
+
+
+class CondDCGANLSTM(TextToImageGAN):
+    """The seed's conditional DCGAN + LSTM (see t2i/nets/conv_lstm.py and
+    docs/text_to_image.md for the diagram).
+
+    D's loss: BCE(D(real), 1 - smoothing) + BCE(D(output_t), 0) over t = 1..n-1.
+    G's loss: BCE(D(output_t), 1) over t = 1..n-1 + λ·‖output_n − image‖₂ / √(C·S·S).
+    The distance is divided by √(pixel count) (an RMS distance) so one λ means the same
+    at 32x32 and 64x64. D is unconditional, as in the seed: the caption reaches the
+    final image only through the distance term, which is what ties it to the text.
+    """
+
+    def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400, ngf: int = 32,
+                 ndf: int = 32, map_channels: int = 8, hidden_channels: int = 16, kernel_size: int = 3,
+                 l2_weight: float = 10.0, label_smoothing: float = 0.0, **gan_kw):
+        super().__init__(**gan_kw)
+        if l2_weight < 0:
+            raise ValueError(f"model.l2_weight (λ) must be >= 0, got {l2_weight}")
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.generator = WordSequenceGenerator(self.nz, embedding_dim, channels, image_size, ngf, map_channels,
+                                               hidden_channels, kernel_size)
+        self.discriminator = Discriminator(channels, ndf, image_size)
+        self.l2_weight, self.real_label = l2_weight, 1.0 - label_smoothing
+
+    def generate_for_step(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z, batch["word_vectors"], batch["length"])  # (B, T, C, S, S)
+
+    def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
+        return WordSequenceGenerator.final(self.generate_for_step(batch, z), batch["length"])
+
+    def judged_outputs(self, batch: dict, outputs: torch.Tensor) -> torch.Tensor:
+        """The outputs D sees: after words 1..n-1; one-word captions have none, and then
+        their only output stands in, so D always has fakes to judge."""
+        partial = WordSequenceGenerator.partial(outputs, batch["length"])
+        return partial if len(partial) else WordSequenceGenerator.final(outputs, batch["length"])
+
+    def discriminator_loss(self, batch, outputs):
+        real_logits = self.discriminator(batch["image"])
+        fake_logits = self.discriminator(self.judged_outputs(batch, outputs))
+        loss = bce(real_logits, self.real_label) + bce(fake_logits, 0.0)
+        return loss, {"train/d_real": torch.sigmoid(real_logits).mean(),
+                      "train/d_fake": torch.sigmoid(fake_logits).mean()}
+
+    def generator_loss(self, batch, outputs):
+        logits = self.discriminator(self.judged_outputs(batch, outputs))
+        adversarial = bce(logits, 1.0)
+        final = WordSequenceGenerator.final(outputs, batch["length"])
+        diff = (final - batch["image"]).flatten(1)
+        distance = diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
+        return adversarial + self.l2_weight * distance, {
+            "train/g_adversarial": adversarial, "train/g_distance": distance,
+            "train/d_fake_g": torch.sigmoid(logits).mean()}
+
+
+# ------------------------------------------------------------------ generate.py
+def slug(text: str, max_len: int = 60) -> str:
+    """A file-name-safe form of a caption."""
+    words = "".join(c if c.isalnum() else "_" for c in text.lower()).split("_")
+    return "_".join(w for w in words if w)[:max_len] or "caption"
+
+
+def generate_from_checkpoint(cfg) -> list[Path]:
+    """generate.py: images for typed captions from a checkpoint (no dataset needed: the
+    vocabulary and word vectors travel in the checkpoint). Writes, per caption,
+    `<slug>_<i>.png` for each image and `<slug>.png` with all of them. Unknown words
+    are warned about (by the data module's `encode`) and count as zero vectors."""
+    from torchvision.utils import save_image
+
+    from t2i.callbacks.samples import grid
+    from t2i.run import load_checkpoint
+
+    if not cfg.get("ckpt_path"):
+        raise ValueError("generate.py needs ckpt_path=PATH/TO/last.ckpt")
+    texts = cfg.get("text")
+    texts = [texts] if isinstance(texts, str) else list(texts or [])
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise ValueError('generate.py needs text="a caption" (or text=["one","two"])')
+    n = int(cfg.get("n", 8))
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
+    if not hasattr(datamodule, "encode") or not isinstance(model, TextToImageGAN):
+        raise ValueError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
+                         "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
+    device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
+    encoded = datamodule.encode(texts)
+    images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for text, per_caption in zip(texts, images):
+        name = slug(text)
+        for i, image in enumerate(per_caption):
+            save_image(image.clamp(-1, 1) * 0.5 + 0.5, out_dir / f"{name}_{i}.png")
+            written.append(out_dir / f"{name}_{i}.png")
+        save_image(grid(per_caption, nrow=n), out_dir / f"{name}.png")
+        written.append(out_dir / f"{name}.png")
+        log.info("%r: %d images in %s (%s_*.png, grid %s.png)", text, n, out_dir, name, name)
+    return written

@@ -1,0 +1,274 @@
+"""Text-to-image: nets, GAN-CLS's matching-aware loss, the seed's conditional DCGAN +
+ConvLSTM, the alignment metric, evaluate.py's metrics.json / captions.png and generate.py."""
+import functools
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from t2i.evaluation import image_quality_or_null
+from t2i.metrics.alignment import alignment_classifier, alignment_metrics, derangement
+from t2i.nets.conv_lstm import ConvLSTM, WordSequenceGenerator
+from t2i.nets.text_encoders import LSTMEncoder, MatchingDiscriminator, MeanEncoder, TextConditionedGenerator
+from t2i.run import evaluate, train
+from t2i.tasks.text_to_image import GANCLS, CondDCGANLSTM, differs_from_rolled, generate_from_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+D = 16  # word vector size in the unit tests (the data's is 400)
+ADAM = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
+TINY_RUN = ["experiment=shapes_t2i", "data.splits=[256,64,64]", "data.embedding_dim=16", "data.word2vec.epochs=2",
+            "trainer.max_steps=2", "trainer.enable_progress_bar=false", "logger=csv"]
+
+
+def caption_batch(b=6, length=(3, 5, 2, 4, 5, 1), size=32, channels=1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    length = torch.tensor(length[:b])
+    vectors = torch.randn(b, 6, D, generator=g)
+    vectors[torch.arange(6)[None, :] >= length[:, None]] = 0  # zero rows for padding, as the data gives
+    return {"image": torch.rand(b, channels, size, size, generator=g) * 2 - 1, "word_vectors": vectors,
+            "length": length, "token_ids": torch.randint(2, 50, (b, 6), generator=g)}
+
+
+# ---------------------------------------------------------------------- nets
+@pytest.mark.parametrize("encoder", [MeanEncoder(D), LSTMEncoder(D, hidden=8)])
+def test_sentence_encoders_ignore_padding(encoder):
+    batch = caption_batch()
+    garbage = batch["word_vectors"].clone()
+    garbage[torch.arange(6)[None, :] >= batch["length"][:, None]] = 5.0
+    a, b = encoder(batch["word_vectors"], batch["length"]), encoder(garbage, batch["length"])
+    assert a.shape == (6, encoder.out_dim) and torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("size, channels, text", [(32, 1, "mean"), (64, 3, "lstm")])
+def test_gan_cls_nets_shapes(size, channels, text):
+    batch = caption_batch(size=size, channels=channels)
+    g = TextConditionedGenerator(10, D, channels, size, ngf=8, text_encoder=text, text_dim=12)
+    d = MatchingDiscriminator(channels, D, size, ndf=8, text_encoder=text, text_dim=12)
+    fake = g(torch.rand(6, 10), batch["word_vectors"], batch["length"])
+    assert fake.shape == (6, channels, size, size) and fake.abs().max() <= 1
+    assert d(fake, batch["word_vectors"], batch["length"]).shape == (6,)
+    # G and D have disjoint parameters (each optimiser updates its own net only)
+    assert not {id(p) for p in g.parameters()} & {id(p) for p in d.parameters()}
+
+
+def test_conv_lstm_keeps_spatial_structure():
+    out = ConvLSTM(3, 5)(torch.randn(2, 4, 3, 8, 8))
+    assert out.shape == (2, 4, 5, 8, 8)
+
+
+@pytest.mark.parametrize("size, channels", [(32, 1), (64, 3)])
+def test_word_sequence_generator_outputs_every_step(size, channels):
+    batch = caption_batch(size=size, channels=channels)
+    net = WordSequenceGenerator(10, D, channels, size, ngf=4, map_channels=2, hidden_channels=4)
+    outputs = net(torch.rand(6, 10), batch["word_vectors"], batch["length"])
+    assert outputs.shape == (6, 5, channels, size, size)  # T = the longest caption
+    final = WordSequenceGenerator.final(outputs, batch["length"])
+    assert torch.equal(final[0], outputs[0, 2]) and torch.equal(final[5], outputs[5, 0])
+    partial = WordSequenceGenerator.partial(outputs, batch["length"])
+    assert len(partial) == int((batch["length"] - 1).sum())  # outputs after words 1..n-1
+    assert torch.equal(partial[0], outputs[0, 0]) and torch.equal(partial[1], outputs[0, 1])
+
+
+def _conditioning_changes_output(generate):
+    batch = caption_batch()
+    z = torch.rand(6, 10)
+    other = dict(batch, word_vectors=batch["word_vectors"].roll(1, 0), length=batch["length"].roll(1, 0))
+    with torch.no_grad():
+        a, a_again, b = generate(batch, z), generate(batch, z), generate(other, z)
+    assert torch.allclose(a, a_again)                       # same caption and z: same image
+    assert (a - b).abs().flatten(1).mean(1).min() > 1e-3     # another caption: every image changes
+
+
+def test_conditioning_changes_the_images():
+    # train mode: at initialisation, eval-mode batch norm (running variance 1) shrinks
+    # DCGAN-initialised activations to ~1e-5, too small to compare
+    gan_cls = GANCLS(1, 32, D, ngf=8, ndf=8, nz=10, optimizer_g=ADAM, optimizer_d=ADAM)
+    seed_model = CondDCGANLSTM(1, 32, D, ngf=4, ndf=8, map_channels=2, hidden_channels=4, nz=10,
+                               optimizer_g=ADAM, optimizer_d=ADAM)
+    _conditioning_changes_output(gan_cls.generate)
+    _conditioning_changes_output(seed_model.generate)
+
+
+def test_cond_dcgan_lstm_reads_words_in_order():
+    """The LSTM sees the words in order: reversing a caption changes its image."""
+    model = CondDCGANLSTM(1, 32, D, ngf=4, ndf=8, map_channels=2, hidden_channels=4, nz=10,
+                          optimizer_g=ADAM, optimizer_d=ADAM)  # train mode: see above
+    batch = caption_batch(b=1, length=(5,))
+    reversed_ = dict(batch, word_vectors=batch["word_vectors"][:, :5].flip(1))
+    z = torch.rand(1, 10)
+    with torch.no_grad():
+        assert (model.generate(batch, z) - model.generate(reversed_, z)).abs().mean() > 1e-3
+
+
+def test_cond_dcgan_lstm_losses():
+    model = CondDCGANLSTM(1, 32, D, ngf=4, ndf=8, map_channels=2, hidden_channels=4, nz=10, l2_weight=0.0,
+                          optimizer_g=ADAM, optimizer_d=ADAM)
+    batch = caption_batch()
+    outputs = model.generate_for_step(batch, torch.rand(6, 10))
+    adversarial, logs = model.generator_loss(batch, outputs)
+    model.l2_weight = 3.0
+    with_distance, logs = model.generator_loss(batch, outputs)
+    final = WordSequenceGenerator.final(outputs, batch["length"])
+    rms = ((final - batch["image"]).flatten(1).pow(2).mean(1).sqrt()).mean()  # ‖·‖₂ / √pixels
+    assert torch.allclose(with_distance - adversarial, 3.0 * rms, atol=1e-5)
+    d_loss, d_logs = model.discriminator_loss(batch, outputs.detach())
+    assert torch.isfinite(d_loss) and 0 < d_logs["train/d_fake"] < 1
+
+
+# ------------------------------------------------------------ GAN-CLS loss
+def test_wrong_caption_mask_skips_identical_captions():
+    batch = caption_batch(b=4, length=(3, 3, 3, 3))
+    batch["token_ids"][2] = batch["token_ids"][1]  # item 2's "wrong" caption is its own
+    assert differs_from_rolled(batch).tolist() == [True, True, False, True]
+
+
+def test_gan_cls_discriminator_loss_uses_three_pairs():
+    """wrong_weight=1 leaves only (real, right) and (real, wrong): the fake must not
+    matter; wrong_weight=0 leaves (real, right) and (fake, right): the pairing must not."""
+    torch.manual_seed(0)
+    model = GANCLS(1, 32, D, ngf=8, ndf=8, nz=10, label_smoothing=0.1, optimizer_g=ADAM, optimizer_d=ADAM)
+    batch, fake = caption_batch(), torch.rand(6, 1, 32, 32) * 2 - 1
+    model.wrong_weight = 1.0
+    a, _ = model.discriminator_loss(batch, fake)
+    b, _ = model.discriminator_loss(batch, -fake)
+    assert torch.allclose(a, b)
+    model.wrong_weight = 0.0
+    c, _ = model.discriminator_loss(batch, fake)
+    same_pairs_other_order = {k: v.flip(0) for k, v in batch.items()}  # images keep their own captions
+    d, _ = model.discriminator_loss(same_pairs_other_order, fake.flip(0))
+    assert torch.allclose(c, d, atol=1e-5)
+    model.wrong_weight = 0.5
+    e, logs = model.discriminator_loss(batch, fake)
+    assert not torch.allclose(e, c) and {"train/d_real_right", "train/d_real_wrong", "train/d_fake"} <= set(logs)
+
+
+def test_gan_cls_discriminator_learns_to_match_text():
+    """Images are bright on the left or the right half; the caption says which. After a
+    short D-only training, D scores (real, right text) above (real, wrong text)."""
+    torch.manual_seed(0)
+    model = GANCLS(1, 32, D, ngf=8, ndf=8, nz=10, optimizer_g=ADAM, optimizer_d=ADAM)
+    opt = torch.optim.Adam(model.discriminator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    words = torch.randn(2, D)
+
+    def batch(n=32):
+        side = torch.randint(0, 2, (n,))
+        images = -torch.ones(n, 1, 32, 32)
+        images[side == 0, :, :, :16] = 1
+        images[side == 1, :, :, 16:] = 1
+        return {"image": images, "word_vectors": words[side][:, None, :], "length": torch.ones(n, dtype=torch.long),
+                "token_ids": side[:, None]}, side
+
+    for _ in range(60):
+        b, _ = batch()
+        loss, _ = model.discriminator_loss(b, torch.rand(32, 1, 32, 32) * 2 - 1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    b, side = batch(64)
+    with torch.no_grad():
+        right = model.discriminator(b["image"], b["word_vectors"], b["length"])
+        wrong = model.discriminator(b["image"], words[1 - side][:, None, :], b["length"])
+    assert (right > wrong).float().mean() > 0.9
+
+
+def test_gan_int_adds_a_generator_term():
+    model = GANCLS(1, 32, D, ngf=8, ndf=8, nz=10, interpolation_weight=1.0, optimizer_g=ADAM, optimizer_d=ADAM)
+    batch = caption_batch()
+    fake = model.generate(batch, torch.rand(6, 10))
+    loss, logs = model.generator_loss(batch, fake)
+    assert "train/g_loss_int" in logs and logs["train/g_loss_int"] > 0
+    model.interpolation_weight = 0.0
+    plain, logs_plain = model.generator_loss(batch, fake)
+    assert torch.allclose(loss - plain, logs["train/g_loss_int"], atol=1e-5) and "train/g_loss_int" not in logs_plain
+
+
+@pytest.mark.parametrize("kw, message", [({"label_smoothing": 0.6}, "label_smoothing"),
+                                         ({"wrong_weight": 2}, "wrong_weight"),
+                                         ({"text_encoder": "cnn"}, "text_encoder")])
+def test_gan_cls_bad_settings_fail_fast(kw, message):
+    with pytest.raises(ValueError, match=message):
+        GANCLS(1, 32, D, optimizer_g=ADAM, optimizer_d=ADAM, **kw)
+
+
+# ----------------------------------------------------------------- alignment
+def test_derangement_pairs_every_item_with_another():
+    for n in (2, 3, 10, 101):
+        perm = derangement(n, seed=n)
+        assert sorted(perm.tolist()) == list(range(n)) and (perm != torch.arange(n)).all()
+
+
+def test_alignment_is_high_on_real_images_and_low_when_shuffled(tmp_path):
+    from t2i.data.shapes import ShapesDataModule
+    dm = ShapesDataModule(image_size=32, splits=(3000, 300, 300), seed=1)
+    dm.setup()
+    classifier = alignment_classifier(dm, tmp_path)
+    n = 300
+    real = torch.stack([dm.test_set[i]["image"] for i in range(n)])
+    targets = torch.stack([dm.test_set[i]["targets"] for i in range(n)])
+    metrics = alignment_metrics(classifier, real, real, targets)  # a "generator" that copies the real image
+    assert metrics["alignment_accuracy"] == metrics["alignment_accuracy_real"] > 0.9
+    assert metrics["alignment_accuracy_shuffled"] < 0.65  # chance: ~0.5 for shape/size/fill, ~0.25 position
+    assert set(metrics) >= {f"alignment_accuracy/{k}" for k in dm.target_names}
+    blank = -torch.ones_like(real)  # ignores every caption: near the floor
+    assert alignment_metrics(classifier, blank, real, targets)["alignment_accuracy"] < 0.65
+
+
+def test_no_feature_space_gives_null_fid_not_a_crash(tmp_path):
+    class NoDomain:
+        domain_name = None
+
+    from omegaconf import OmegaConf
+    cfg = OmegaConf.create({"feature_extractor": "domain", "batch_size": 10})
+    images = torch.rand(10, 3, 32, 32)
+    metrics = image_quality_or_null(images, images, cfg, NoDomain(), tmp_path)
+    assert metrics["fid"] is None and metrics["kid_mean"] is None and "Inception" in metrics["fid_note"]
+
+
+# ------------------------------------------------ evaluate.py and generate.py
+@pytest.fixture
+def t2i_ckpt(make_cfg, tmp_path):
+    train(make_cfg(TINY_RUN))
+    return tmp_path / "run" / "checkpoints" / "last.ckpt"
+
+
+def test_evaluate_writes_alignment_and_captions_png(t2i_ckpt, make_cfg, tmp_path):
+    cfg = make_cfg([f"ckpt_path={t2i_ckpt}", "eval.num_samples=64", "eval.kid_subset_size=20",
+                    "eval.feature_extractor=domain"], name="evaluate", out=tmp_path / "eval")
+    evaluate(cfg)
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    keys = {"alignment_accuracy", "alignment_accuracy_real", "alignment_accuracy_shuffled", "fid", "kid_mean",
+            "kid_std", "is_mean", "is_std", "num_samples", "fid_feature_extractor"}
+    assert keys <= set(saved)
+    for name in ("shape", "size", "fill", "position"):
+        assert 0 <= saved[f"alignment_accuracy/{name}"] <= 1
+    assert saved["num_samples"] == 64 and saved["fid_feature_extractor"] == "domain:shapes"
+    from PIL import Image
+    with Image.open(tmp_path / "eval" / "captions.png") as picture:
+        assert picture.width > 250 + 7 * 64 and picture.height > 8 * 64  # 8 captions x (real + 6 generated)
+
+
+def test_generate_writes_images_and_warns_on_unknown_words(t2i_ckpt, make_cfg, tmp_path, caplog):
+    cfg = make_cfg([f"ckpt_path={t2i_ckpt}", 'text="a large zorblax circle in the top left"', "n=3"],
+                   name="generate", out=tmp_path / "gen")
+    with caplog.at_level(logging.WARNING, logger="t2i"):
+        written = generate_from_checkpoint(cfg)
+    assert "zorblax" in caplog.text
+    names = sorted(p.name for p in written)
+    assert names == [f"a_large_zorblax_circle_in_the_top_left{s}.png" for s in ("", "_0", "_1", "_2")]
+    assert all(p.stat().st_size > 0 for p in written)
+    again = generate_from_checkpoint(make_cfg([f"ckpt_path={t2i_ckpt}", "text=a small square", "n=3", "seed=1"],
+                                              name="generate", out=tmp_path / "gen2"))
+    assert len(again) == 4
+
+
+def test_generate_cli(t2i_ckpt, tmp_path):
+    out = subprocess.run([sys.executable, "generate.py", f"ckpt_path={t2i_ckpt}", "text=a small filled square",
+                          "n=2", f"hydra.run.dir={tmp_path / 'cli'}"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "cli" / "a_small_filled_square_1.png").exists()
