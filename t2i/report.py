@@ -238,12 +238,16 @@ def plot_curves(runs: list[Run], labels: list[str], keys: list[str], out: Path) 
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4 * rows), squeeze=False)
+    colours = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20")
+    styles = ("-", "--", ":", "-.")
+    lines = {}  # one legend entry per run, whichever panel drew it
     for ax, key in zip(axes.flat, keys):
         xlabel = "step"
-        for run, label in zip(runs, labels):
+        for i, (run, label) in enumerate(zip(runs, labels)):
             if key in run.series:
                 x, y, xlabel = xy(run.series[key])
-                ax.plot(x, y, marker="." if len(x) < 30 else None, label=textwrap.shorten(label, 60))
+                (lines[label],) = ax.plot(x, y, marker="." if len(x) < 30 else None, color=colours(i % 20),
+                                          linestyle=styles[(i // 20) % len(styles)], label=label)
         ax.set_title(key)
         ax.set_xlabel(xlabel)
         if direction(key) == "min" and all(v > 0 for r in runs for _, _, v in r.series.get(key, [])):
@@ -251,12 +255,12 @@ def plot_curves(runs: list[Run], labels: list[str], keys: list[str], out: Path) 
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    handles, names = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=min(3, max(1, len(names))), fontsize=8,
-               bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, 0.04 + 0.025 * math.ceil(len(names) / 3), 1, 1))
+    fig.tight_layout()
+    # Full run names in one legend right of the panels (names carry the overrides).
+    fig.legend(list(lines.values()), ["\n".join(textwrap.wrap(k, 60)) for k in lines], loc="center left",
+               bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     path = out / "report_curves.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
