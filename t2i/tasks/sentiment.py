@@ -5,6 +5,7 @@ test_acc, test_f1 and a confusion matrix picture."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,18 @@ from t2i.nets.rnn import RecurrentClassifier
 
 log = logging.getLogger("t2i")
 STAGES = ("train", "val", "test")
+
+
+class CosineDecay:
+    """Learning-rate factor: 1 at step 0, `floor` at `total` steps and after (picklable,
+    so checkpoints keep the scheduler's state)."""
+
+    def __init__(self, total: int, floor: float = 0.05):
+        self.total, self.floor = max(1, total), floor
+
+    def __call__(self, step: int) -> float:
+        progress = min(step, self.total) / self.total
+        return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class StageMetrics(torch.nn.Module):
@@ -45,14 +58,17 @@ class SentimentClassifier(pl.LightningModule):
                  hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.5,
                  embedding_dropout: float = 0.2, pooling: str = "last", pack: bool | str = "auto",
                  embedding_init: str = "random",
-                 word2vec: dict | None = None, scheduler: Callable | None = None, cpu_threads: int | None = 1):
+                 word2vec: dict | None = None, lr_schedule: str = "cosine", scheduler: Callable | None = None,
+                 cpu_threads: int | None = 1):
         super().__init__()
         if embedding_init not in ("random", "word2vec"):
             raise ValueError(f"model.embedding_init must be 'random' or 'word2vec', got {embedding_init!r}")
+        if lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"model.lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.net = RecurrentClassifier(vocab_size, embedding_dim, hidden_size, encoder, num_layers, bidirectional,
                                        dropout, embedding_dropout, pooling, pack)
-        self.optimizer, self.scheduler = optimizer, scheduler
+        self.optimizer, self.scheduler, self.lr_schedule = optimizer, scheduler, lr_schedule
         self.embedding_init, self.word2vec = embedding_init, dict(word2vec or {})
         self.cpu_threads = cpu_threads
         # "train_metrics", not "train": a submodule may not shadow nn.Module.train
@@ -152,10 +168,22 @@ class SentimentClassifier(pl.LightningModule):
         self._train_seconds, self._train_reviews = 0.0, 0
 
     def configure_optimizers(self):
+        """The optimiser (Adam by default); `scheduler` (a partial taking the optimiser)
+        if given, else `lr_schedule`: cosine decays the rate per step to 5% over the
+        run's planned steps, so the final weights (those evaluated) are not caught
+        mid-oscillation; constant keeps it."""
         optimizer = self.optimizer(params=self.parameters())
-        if self.scheduler is None:
+        if self.scheduler is not None:
+            return {"optimizer": optimizer, "lr_scheduler": self.scheduler(optimizer=optimizer)}
+        if self.lr_schedule == "constant":
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": self.scheduler(optimizer=optimizer)}
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total) or total < 1:
+            log.warning("model.lr_schedule=cosine needs trainer.max_epochs or max_steps: using a constant rate")
+            return optimizer
+        cosine = CosineDecay(int(total), floor=0.05)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, cosine), "interval": "step"}}
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()
