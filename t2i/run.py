@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from t2i.callbacks.samples import ConfigInCheckpoint
+from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnSigterm
 from t2i.loggers import finish_wandb
 
 log = logging.getLogger("t2i")
@@ -59,7 +59,8 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
-    callbacks.append(ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
+    callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)),
+                  SaveOnSigterm(output_dir(cfg) / "checkpoints")]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
@@ -68,6 +69,11 @@ def train(cfg: DictConfig) -> dict:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
         if trainer.interrupted:
             raise KeyboardInterrupt("training was interrupted")
+        if not trainer.fast_dev_run:
+            # The final state, always: ModelCheckpoint skips it in some cases (a resumed
+            # run whose restored callback state says "last" was already written,
+            # trainer.max_steps=0 for an untrained baseline to evaluate, ...).
+            trainer.save_checkpoint(output_dir(cfg) / "checkpoints" / "last.ckpt")
     except BaseException:
         finish_wandb(exit_code=1)
         raise

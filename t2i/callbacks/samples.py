@@ -59,14 +59,3 @@ class SampleGrid(pl.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._write(trainer, pl_module)
-
-
-class ConfigInCheckpoint(pl.Callback):
-    """Stores the run's resolved config in every checkpoint, so evaluate.py and
-    generate.py need nothing but the checkpoint."""
-
-    def __init__(self, config: dict):
-        self.config = config
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint["t2i_config"] = self.config
