@@ -119,7 +119,7 @@ class WordVectorCollate:
 
     def __init__(self, matrix: torch.Tensor):
         self.matrix = matrix
-        self._rows = matrix.numpy()  # numpy gather: single-threaded (see unit_range)
+        self._rows = matrix.detach().cpu().numpy()  # numpy gather: single-threaded (see unit_range)
 
     def __call__(self, items) -> dict:
         if isinstance(items, CaptionBatch):
