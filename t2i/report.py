@@ -68,7 +68,8 @@ def read_overrides(run_dir: Path) -> list[str]:
     if not path.exists():
         return []
     overrides = yaml.safe_load(path.read_text()) or []
-    return [str(o) for o in overrides]
+    # A multirun records x=false as x=False: one spelling, so shared overrides match.
+    return [re.sub(r"=(True|False)$", lambda m: "=" + m.group(1).lower(), str(o)) for o in overrides]
 
 
 def _number(text: str) -> float | None:
