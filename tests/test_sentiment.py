@@ -242,7 +242,9 @@ def test_lstm_learns_fixture_and_evaluate_needs_only_the_test_split(acl_root, ma
     run_dir = tmp_path / "run"
     overrides = sentiment_overrides(acl_root, "model.pooling=max", "model.optimizer.lr=0.01",
                                     "model.lr_schedule=constant")
+    threads = torch.get_num_threads()
     metrics = train(make_cfg(overrides, out=run_dir))
+    assert torch.get_num_threads() == threads  # model.cpu_threads=1 applies during the run only
     assert metrics["test_acc"] >= 0.8 and metrics["test_f1"] >= 0.75  # chance: 0.5; seen: 0.9 (seeds 0-2)
     assert (run_dir / "confusion.png").stat().st_size > 1000
     written = json.loads((run_dir / "metrics.json").read_text())

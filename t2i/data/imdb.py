@@ -264,7 +264,8 @@ class IMDBDataModule(BaseDataModule):
         self.vocab: Vocabulary | None = None
         self.skipped: dict[str, Counter] = {}
         self._source: tuple[str, Path] | None = None
-        self._csv_rows: list[Review] | None = None
+        self._csv_rows: list[Review] | None = None  # the CSV is read once for both splits
+        self._csv_skipped: Counter = Counter()
 
     # ---- where the files are
     def prepare_data(self) -> None:

@@ -70,24 +70,33 @@ class SentimentClassifier(pl.LightningModule):
                                        dropout, embedding_dropout, pooling, pack)
         self.optimizer, self.scheduler, self.lr_schedule = optimizer, scheduler, lr_schedule
         self.embedding_init, self.word2vec = embedding_init, dict(word2vec or {})
-        self.cpu_threads = cpu_threads
+        self.cpu_threads, self._threads_before = cpu_threads, None
         # "train_metrics", not "train": a submodule may not shadow nn.Module.train
         self.stage_metrics = torch.nn.ModuleDict({f"{s}_metrics": StageMetrics() for s in STAGES})
         self._train_seconds, self._train_reviews, self._batch_start = 0.0, 0, 0.0
 
     # ---------------------------------------------------------------- setup
-    def use_cpu_threads(self) -> None:
+    def use_cpu_threads(self) -> int:
         """A recurrent net's per-word matrix products are small: on CPU, intra-op threads
         gain little and cost a lot when the cores are shared (measured on 2 busy cores:
-        0.34 s per LSTM batch with 1 thread, 2.0 s with 2). null keeps torch's setting."""
+        0.34 s per LSTM batch with 1 thread, 2.0 s with 2). null keeps torch's setting.
+        Returns the previous setting, which `teardown` / `evaluate` restore."""
+        before = torch.get_num_threads()
         if self.cpu_threads and self.device.type == "cpu":
             torch.set_num_threads(int(self.cpu_threads))
+        return before
+
+    def teardown(self, stage: str) -> None:
+        if self._threads_before is not None:
+            torch.set_num_threads(self._threads_before)
+            self._threads_before = None
 
     def setup(self, stage: str) -> None:
         """CPU threads (see use_cpu_threads), then the word2vec init: vectors trained on
         the training reviews (cached), standardised per dimension so they have the scale
         of a default N(0, 1) embedding. On resume, the checkpoint's weights replace them."""
-        self.use_cpu_threads()
+        if self._threads_before is None:
+            self._threads_before = self.use_cpu_threads()
         if stage != "fit" or self.embedding_init != "word2vec":
             return
         datamodule = self.trainer.datamodule
@@ -203,8 +212,11 @@ class SentimentClassifier(pl.LightningModule):
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
         """metrics.json values (test_acc, test_f1 are the contract) and confusion.png."""
-        self.use_cpu_threads()
-        logits, labels = self.predict_split(datamodule, "test")
+        threads_before = self.use_cpu_threads()
+        try:
+            logits, labels = self.predict_split(datamodule, "test")
+        finally:
+            torch.set_num_threads(threads_before)
         metrics = StageMetrics()
         loss = F.binary_cross_entropy_with_logits(logits, labels.float())
         metrics.update(loss, logits, labels)
