@@ -262,6 +262,22 @@ def test_lstm_learns_fixture_and_evaluate_needs_only_the_test_split(acl_root, ma
     assert again["test_acc"] == pytest.approx(written["test_acc"]) and (eval_dir / "confusion.png").exists()
 
 
+def test_trainer_test_logs_test_metrics(acl_root):
+    import pytorch_lightning as pl
+
+    from t2i.tasks.sentiment import SentimentClassifier
+
+    dm = IMDBDataModule(root=str(acl_root), batch_size=8, val_fraction=0.2)
+    model = SentimentClassifier(vocab_size=100, optimizer=torch.optim.Adam, embedding_dim=8, hidden_size=8)
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, limit_val_batches=1.0, num_sanity_val_steps=1)
+    trainer.fit(model, datamodule=dm)
+    assert {"train/loss", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1", "val/error"} <= set(
+        trainer.callback_metrics)
+    results = trainer.test(model, datamodule=dm, verbose=False)[0]
+    assert {"test/loss", "test/acc", "test/f1"} <= set(results) and 0 <= results["test/acc"] <= 1
+
+
 def test_word2vec_initialises_the_embedding(acl_root, tmp_path):
     from t2i.tasks.sentiment import SentimentClassifier
 

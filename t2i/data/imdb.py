@@ -330,8 +330,10 @@ class IMDBDataModule(BaseDataModule):
         self.skipped[split] = keep.skipped
         detail = ", ".join(f"{n} {why}" for why, n in keep.skipped.items()) or "none"
         log.info("IMDB %s: %d reviews (skipped: %s)", split, kept, detail)
-        if keep.skipped:
-            log.warning("IMDB %s: skipped %d reviews: %s", split, sum(keep.skipped.values()), detail)
+        bad = {why: n for why, n in keep.skipped.items() if not why.startswith("longer than")}
+        if bad:  # length filtering is a choice; bad files are worth a warning
+            log.warning("IMDB %s: skipped %d bad reviews: %s", split, sum(bad.values()),
+                        ", ".join(f"{n} {why}" for why, n in bad.items()))
         if keep.replaced_bytes:
             log.info("IMDB %s: %d invalid UTF-8 bytes replaced by U+FFFD", split, keep.replaced_bytes)
 

@@ -48,9 +48,12 @@ class StageMetrics(torch.nn.Module):
 
     def compute_and_reset(self) -> dict[str, torch.Tensor]:
         values = {"loss": self.loss.compute(), "acc": self.acc.compute(), "f1": self.f1.compute()}
+        self.reset()
+        return values
+
+    def reset(self) -> None:
         for metric in (self.loss, self.acc, self.f1):
             metric.reset()
-        return values
 
 
 class SentimentClassifier(pl.LightningModule):
@@ -155,8 +158,8 @@ class SentimentClassifier(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
             self._log_epoch("val")
-        else:
-            self.stage_metrics["val_metrics"].compute_and_reset()
+        else:  # the sanity check's batches are no epoch's result
+            self.stage_metrics["val_metrics"].reset()
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
