@@ -189,3 +189,26 @@ def test_normalised_error_is_one_for_the_mean_image_and_zero_for_the_truth(tmp_p
     eval_cfg = OmegaConf.create({"batch_size": 10})
     assert Fixed(False).evaluate(dm, eval_cfg, tmp_path)["test_nmse"] == pytest.approx(1.0, rel=1e-4)
     assert Fixed(True).evaluate(dm, eval_cfg, tmp_path)["test_nmse"] == 0.0
+
+
+@pytest.mark.slow
+def test_study_script_runs_end_to_end(tmp_path):
+    """scripts/shapes_study.sh at a toy budget: every step runs and every report is written."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PY=sys.executable, GNN_EPOCHS="1", AE_EPOCHS="1", GAN_STEPS="2", OMP_NUM_THREADS="1",
+               EXTRA="data.splits=[64,32,32] data.batch_size=32 eval.num_samples=32 eval.batch_size=32 "
+               "trainer.log_every_n_steps=1")
+    env.pop("MNIST_ROOT", None)
+    done = subprocess.run(["bash", str(root / "scripts" / "shapes_study.sh"), str(tmp_path / "study")], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for name, runs in (("gnn", 12), ("autoencoder", 3), ("gnn_from_ae", 4), ("dcgan", 2)):
+        report = (tmp_path / "study" / "report" / name / "report.md").read_text()
+        assert f"{runs} run(s)" in report, name
+        assert (tmp_path / "study" / "report" / name / "report_samples.png").exists()
+    assert "## By data.num_features" in (tmp_path / "study" / "report" / "gnn" / "report.md").read_text()
+    assert "fid" in (tmp_path / "study" / "report" / "dcgan" / "report.md").read_text()
