@@ -117,10 +117,37 @@ def detect_layout(root: Path, layout: str) -> str:
 
 
 class Pool:
-    """One image folder with each file's captions (an empty list: none found)."""
+    """One image folder with each file's captions (an empty list: none found) and,
+    once decoded, its readable images (`rows` of the memory-mapped `images`)."""
 
     def __init__(self, name: str, files: list[Path], captions: list[list[str]]):
         self.name, self.files, self.captions = name, files, captions
+        self.images: np.ndarray | None = None
+
+    def decode(self, size: int, cache_dir: Path, cache_name: str) -> int:
+        """Decode every file once (cached); drop unreadable ones. Returns how many."""
+        self.images, kept = cached_images(self.files, size, cache_dir, cache_name)
+        dropped = len(self.files) - len(kept)
+        self.files = [self.files[i] for i in kept]
+        self.captions = [self.captions[i] for i in kept]
+        return dropped
+
+
+class ImageRows:
+    """Rows `index` of a (memory-mapped) uint8 image array, not copied."""
+
+    def __init__(self, array: np.ndarray, index: np.ndarray):
+        self.array, self.index = array, np.asarray(index, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.array[self.index[i]]
+
+    def chunks(self, size: int = 1024):
+        for s in range(0, len(self.index), size):
+            yield self.array[self.index[s:s + size]]
 
 
 def _missing(root: Path, names: list[str], how: str) -> DatasetNotFoundError:
@@ -184,9 +211,9 @@ def carve_size(size: int | float, n: int, name: str) -> int:
     raise ValueError(f"data.{name} must be a count >= 1 or a fraction in (0, 1), got {size!r}")
 
 
-def split_pools(pools: list[Pool], val_size, test_size, seed: int) -> dict[str, tuple[list, list]]:
-    """{split: (files, captions)}: train from the first folder, val and test carved
-    (disjoint, by a seeded permutation) from the last."""
+def split_pools(pools: list[Pool], val_size, test_size, seed: int) -> dict[str, tuple[ImageRows, list]]:
+    """{split: (images, captions)}: train from the first folder, val and test carved
+    (disjoint, by a seeded permutation) from the last, among its readable images."""
     held = pools[-1]
     n = len(held.files)
     n_val, n_test = carve_size(val_size, n, "val_size"), carve_size(test_size, n, "test_size")
@@ -197,12 +224,12 @@ def split_pools(pools: list[Pool], val_size, test_size, seed: int) -> dict[str, 
                          + (" and keep one for training" if len(pools) == 1 else "")
                          + ": lower data.val_size/data.test_size or add images.")
     order = np.random.default_rng(seed).permutation(n)
-    pick = lambda idx: ([held.files[i] for i in idx], [held.captions[i] for i in idx])  # noqa: E731
-    splits = {"val": pick(np.sort(order[:n_val])), "test": pick(np.sort(order[n_val:n_val + n_test]))}
+    pick = lambda pool, idx: (ImageRows(pool.images, idx), [pool.captions[i] for i in idx])  # noqa: E731
+    splits = {"val": pick(held, np.sort(order[:n_val])), "test": pick(held, np.sort(order[n_val:n_val + n_test]))}
     if len(pools) == 1:
-        splits["train"] = pick(np.sort(order[n_val + n_test:]))
+        splits["train"] = pick(held, np.sort(order[n_val + n_test:]))
     else:
-        splits["train"] = (pools[0].files, pools[0].captions)
+        splits["train"] = pick(pools[0], np.arange(len(pools[0].files)))
     return splits
 
 
@@ -297,12 +324,9 @@ class COCOInpaintingDataModule(BaseDataModule):
         layout = detect_layout(self.root, self.layout)
         counts = defaultdict(int)
         pools = read_pools(self.root, layout, self.require_captions, counts)
-        splits = split_pools(pools, self.val_size, self.test_size, self.seed)
-        decoded = {}
-        for name, (files, caps) in splits.items():
-            images, kept = cached_images(files, self.image_size, self.cache_dir, f"coco-{layout}-{name}")
-            counts["unreadable_images"] += len(files) - len(kept)
-            decoded[name] = (images, [caps[i] for i in kept])
+        for pool in pools:
+            counts["unreadable_images"] += pool.decode(self.image_size, self.cache_dir, f"coco-{layout}-{pool.name}")
+        decoded = split_pools(pools, self.val_size, self.test_size, self.seed)
         if len(decoded["train"][0]) == 0:
             raise ValueError(f"MSCOCO inpainting: no readable training image under {self.root}")
         self.counts = dict(counts)
@@ -321,13 +345,13 @@ class COCOInpaintingDataModule(BaseDataModule):
                                            self.fill_value, **fields)
         self.train_set, self.val_set, self.test_set = sets["train"], sets["val"], sets["test"]
 
-    def _fill_colour(self, train_images: np.ndarray) -> torch.Tensor:
+    def _fill_colour(self, train_images: ImageRows) -> torch.Tensor:
         """The hole's fill in [-1, 1]: 0, or the training images' mean colour."""
         if self.fill == "zeros":
             return torch.zeros(3)
         total = np.zeros(3)
-        for s in range(0, len(train_images), 1024):
-            total += train_images[s:s + 1024].astype(np.float64).mean(axis=(2, 3)).sum(0)
+        for chunk in train_images.chunks():
+            total += chunk.astype(np.float64).mean(axis=(2, 3)).sum(0)
         return torch.tensor(total / len(train_images) / 127.5 - 1.0, dtype=torch.float32)
 
     def _caption_features(self, captions: dict[str, list[list[str]]]) -> dict[str, torch.Tensor] | None:

@@ -27,8 +27,15 @@ from PIL import Image, ImageDraw, ImageFont
 
 from t2i.data.base import to_uint8
 from t2i.data.coco import caption_feature_dim
-from t2i.nets.inpainting import (CentreDiscriminator, CNNAutoencoder, ContextEncoder, border_mean, centre_crop,
-                                 paste_centre)
+from t2i.nets.inpainting import (
+    CentreDiscriminator,
+    CNNAutoencoder,
+    ContextEncoder,
+    border_mean,
+    centre_crop,
+    hole_mask,
+    paste_centre,
+)
 from t2i.tasks.gan import GANTask, bce
 
 log = logging.getLogger("t2i")
@@ -38,10 +45,40 @@ def to_device(batch: dict, device) -> dict:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+def augment_batch(batch: dict, hole_size: int, flip: bool, max_shift: int, seed: int, step: int) -> dict:
+    """New (border, centre) pairs from the same photos: each image is mirrored
+    left-right with probability 1/2 and shifted by up to `max_shift` pixels (reflected
+    at the edges) before its centre is hidden again, so a small training set is much
+    harder to memorise. Draws depend only on (seed, step): a resumed run augments as an
+    uninterrupted one would have."""
+    image = batch["image"]
+    n, size = image.shape[0], image.shape[-1]
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    flips = torch.rand(n, generator=g) < 0.5
+    shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=g)
+    if flip:
+        image = torch.where(flips.to(image.device)[:, None, None, None], image.flip(-1), image)
+    if max_shift:
+        padded = F.pad(image, (max_shift,) * 4, mode="reflect")
+        image = torch.stack([padded[i, :, max_shift + dy:max_shift + dy + size, max_shift + dx:max_shift + dx + size]
+                             for i, (dy, dx) in enumerate(shifts.tolist())])
+    hole = hole_mask(size, hole_size, image.device)
+    masked = torch.where(hole, batch["masked"], image)  # the hole keeps its fill colour
+    return {**batch, "image": image, "masked": masked}
+
+
 class InpaintingEvaluation:
-    """What both inpainting tasks share: the centre target, previews and evaluation."""
+    """What both inpainting tasks share: the centre target, flips, previews and evaluation."""
 
     hole_size: int = 32
+    flip: bool = True
+    max_shift: int = 0
+    seed: int = 0
+
+    def augment(self, batch: dict) -> dict:
+        if not (self.flip or self.max_shift):
+            return batch
+        return augment_batch(batch, self.hole_size, self.flip, self.max_shift, self.seed, self.global_step)
 
     def predict_centre(self, batch: dict) -> torch.Tensor:
         raise NotImplementedError
@@ -61,10 +98,12 @@ class InpaintingEvaluation:
 class CNNAutoencoderInpainting(InpaintingEvaluation, pl.LightningModule):
     def __init__(self, optimizer: Callable, channels: int = 3, image_size: int = 64, hole_size: int = 32,
                  width: int = 32, text_proj: int = 128, residual: bool = True, captions: str = "none",
-                 bow_size: int = 1000, word2vec_dim: int = 100, scheduler: Callable | None = None):
+                 bow_size: int = 1000, word2vec_dim: int = 100, flip: bool = True, max_shift: int = 8, seed: int = 0,
+                 scheduler: Callable | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.optimizer, self.scheduler, self.hole_size = optimizer, scheduler, hole_size
+        self.flip, self.max_shift, self.seed = flip, max_shift, seed
         text_dim = caption_feature_dim(captions, bow_size, word2vec_dim)
         self.net = CNNAutoencoder(channels, image_size, hole_size, width, text_dim, text_proj, residual)
 
@@ -75,7 +114,7 @@ class CNNAutoencoderInpainting(InpaintingEvaluation, pl.LightningModule):
         return F.mse_loss(self.predict_centre(batch), self.target_centre(batch))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
+        loss = self._loss(self.augment(batch))
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         return loss
 
@@ -94,7 +133,7 @@ class ContextEncoderInpainting(InpaintingEvaluation, GANTask):
     def __init__(self, channels: int = 3, image_size: int = 64, hole_size: int = 32, overlap_pred: int = 4,
                  overlap_weight: float = 10.0, wtl2: float = 0.999, nef: int = 64, ngf: int = 64, ndf: int = 64,
                  bottleneck: int = 512, text_proj: int = 128, residual: bool = True, captions: str = "none",
-                 bow_size: int = 1000, word2vec_dim: int = 100, **gan_kw):
+                 bow_size: int = 1000, word2vec_dim: int = 100, flip: bool = True, max_shift: int = 8, **gan_kw):
         gan_kw.setdefault("nz", 1)  # the context encoder draws no noise
         super().__init__(**gan_kw)
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
@@ -107,9 +146,13 @@ class ContextEncoderInpainting(InpaintingEvaluation, GANTask):
                                         text_dim, text_proj, residual)
         self.discriminator = CentreDiscriminator(channels, hole_size, ndf, text_dim, text_proj)
         self.hole_size, self.patch_size, self.wtl2 = hole_size, hole_size + 2 * overlap_pred, wtl2
+        self.flip, self.max_shift = flip, max_shift
         weight = torch.full((self.patch_size, self.patch_size), float(overlap_weight))
         weight[overlap_pred:overlap_pred + hole_size, overlap_pred:overlap_pred + hole_size] = 1.0
         self.register_buffer("l2_weight", weight[None, None], persistent=False)
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        super().training_step(self.augment(batch), batch_idx)
 
     def generate(self, batch: dict, z: torch.Tensor | None = None) -> torch.Tensor:
         """The predicted patch: the centre and its overlap ring."""
@@ -163,8 +206,9 @@ def evaluate_inpainting(model, datamodule, eval_cfg, out_dir: Path) -> dict:
     metrics = reconstruction_metrics(split["pred"], target)
     metrics.update(reconstruction_metrics(baseline, target, suffix="_centre_baseline"))
     metrics.pop("sharpness_ratio_centre_baseline")  # a flat fill has no edges: always 0
+    counts = {f"data/{k}": v for k, v in getattr(datamodule, "counts", {}).items()}
     metrics.update(num_test_images=len(target), captions=getattr(datamodule, "captions", None),
-                   metric_pixel_range="[0, 1]", **{f"data/{k}": v for k, v in getattr(datamodule, "counts", {}).items()})
+                   metric_pixel_range="[0, 1]", **counts)
     full = paste_centre(split["image"], split["pred"])
     metrics.update(full_image_quality(split["image"], full, eval_cfg, datamodule))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,8 +224,8 @@ def full_image_quality(real: torch.Tensor, full: torch.Tensor, eval_cfg, datamod
     """FID/KID/IS of the full reconstructions (border + predicted centre) against the
     real images, only with Inception weights: a feature space for photos."""
     if not eval_cfg.get("inception_weights"):
-        return {"fid": None, "fid_note": "FID of the full reconstructions needs Inception weights: "
-                                         "evaluate with eval.inception_weights=PATH/pt_inception-2015-12-05-6726825d.pth"}
+        return {"fid": None, "fid_note": "FID of the full reconstructions needs Inception weights: evaluate with "
+                                         "eval.inception_weights=PATH/pt_inception-2015-12-05-6726825d.pth"}
     from t2i.metrics.image_quality import image_quality
 
     cfg = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(eval_cfg)), {"feature_extractor": "inception"})
