@@ -15,7 +15,14 @@ from t2i.metrics.alignment import alignment_classifier, alignment_metrics, deran
 from t2i.nets.conv_lstm import ConvLSTM, WordSequenceGenerator
 from t2i.nets.text_encoders import LSTMEncoder, MatchingDiscriminator, MeanEncoder, TextConditionedGenerator
 from t2i.run import evaluate, train
-from t2i.tasks.text_to_image import GANCLS, CondDCGANLSTM, differs_from_rolled, generate_from_checkpoint
+from t2i.tasks.text_to_image import (
+    GANCLS,
+    CondDCGANLSTM,
+    differs_from_rolled,
+    generate_from_checkpoint,
+    hardest_wrong,
+    same_caption,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 D = 16  # word vector size in the unit tests (the data's is 400)
@@ -80,10 +87,12 @@ def _conditioning_changes_output(generate):
     with torch.no_grad():
         a, a_again, b = generate(batch, z), generate(batch, z), generate(other, z)
     assert torch.allclose(a, a_again)                       # same caption and z: same image
-    assert (a - b).abs().flatten(1).mean(1).min() > 1e-3     # another caption: every image changes
+    # another caption: every image changes (a model that ignored the text would give exactly 0)
+    assert ((a - b).abs().flatten(1).amax(1) > 1e-3 * a.abs().max()).all()
 
 
 def test_conditioning_changes_the_images():
+    torch.manual_seed(0)
     # train mode: at initialisation, eval-mode batch norm (running variance 1) shrinks
     # DCGAN-initialised activations to ~1e-5, too small to compare
     gan_cls = GANCLS(1, 32, D, ngf=8, ndf=8, nz=10, optimizer_g=ADAM, optimizer_d=ADAM)
@@ -168,12 +177,35 @@ def test_gan_cls_discriminator_learns_to_match_text():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    model.eval()
     b, side = batch(64)
+    # scored with batch statistics: the running ones mix in the noise "fakes"
     with torch.no_grad():
         right = model.discriminator(b["image"], b["word_vectors"], b["length"])
         wrong = model.discriminator(b["image"], words[1 - side][:, None, :], b["length"])
     assert (right > wrong).float().mean() > 0.9
+
+
+def test_hard_negative_is_the_nearest_different_caption():
+    batch = caption_batch(b=4, length=(3, 3, 3, 3))
+    batch["token_ids"][3] = batch["token_ids"][0]  # items 0 and 3: the same caption
+    sentence = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    same = same_caption(batch)
+    assert same.diagonal().all() and same[0, 3] and same[3, 0] and not same[0, 1]
+    # 0 and 3 are identical captions, never each other's "wrong" one (1 is nearest to 0 and 3: the first)
+    assert hardest_wrong(sentence, same).tolist() == [2, 0, 0, 2]
+    lonely = {"image": torch.zeros(2, 1, 4, 4), "token_ids": torch.ones(2, 3, dtype=torch.long)}
+    assert hardest_wrong(torch.zeros(2, 2), same_caption(lonely)).tolist() == [0, 1]  # no other caption: itself
+
+
+def test_hard_negatives_add_a_wrong_pair():
+    torch.manual_seed(0)
+    model = GANCLS(1, 32, D, ngf=8, ndf=8, nz=10, optimizer_g=ADAM, optimizer_d=ADAM)
+    batch, fake = caption_batch(), torch.rand(6, 1, 32, 32) * 2 - 1
+    plain, logs = model.discriminator_loss(batch, fake)
+    model.hard_negatives = True
+    hard, hard_logs = model.discriminator_loss(batch, fake)
+    assert "train/d_real_hard_wrong" in hard_logs and "train/d_real_hard_wrong" not in logs
+    assert torch.isfinite(hard) and not torch.allclose(plain, hard)
 
 
 def test_gan_int_adds_a_generator_term():

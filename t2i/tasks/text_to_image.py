@@ -32,6 +32,29 @@ def masked_bce(logits: torch.Tensor, target: float, mask: torch.Tensor) -> torch
     return (losses * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def same_caption(batch: dict) -> torch.Tensor:
+    """(B, B) bool: True where items i and j carry the same caption text."""
+    if "token_ids" in batch:
+        ids = batch["token_ids"]
+        return (ids[:, None, :] == ids[None, :, :]).all(-1)
+    if "caption" in batch:
+        caps = list(batch["caption"])
+        return torch.tensor([[a == b for b in caps] for a in caps], device=batch["image"].device)
+    return torch.eye(batch["image"].shape[0], dtype=torch.bool, device=batch["image"].device)
+
+
+def hardest_wrong(sentence: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """For every item, the index of the nearest *different* caption in the batch
+    (nearest in `sentence`, D's projected text space); items whose batch holds no
+    different caption get themselves (and are masked out by the caller)."""
+    with torch.no_grad():
+        dist = torch.cdist(sentence.float(), sentence.float())
+        dist = dist.masked_fill(same, float("inf"))
+        nearest = dist.argmin(1)
+        has_other = torch.isfinite(dist.gather(1, nearest[:, None])).squeeze(1)
+    return torch.where(has_other, nearest, torch.arange(len(nearest), device=nearest.device))
+
+
 def differs_from_rolled(batch: dict) -> torch.Tensor:
     """(B,) True where item i's caption differs from item i-1's, the one it is paired
     with as "wrong text". Templated captions repeat (1 in 32 for shapes): a real image
@@ -83,12 +106,22 @@ class GANCLS(TextToImageGAN):
               + (1 - w)·BCE(D(fake, right), 0), with w = `wrong_weight` (0.5 in the paper).
     G's loss: BCE(D(fake, right), 1) [+ λ_int·BCE(D(G(z, t_int), t_int), 1), with
               t_int = β·t_i + (1 - β)·t_j, an interpolation of two captions' embeddings].
+
+    Wrong text is another item's caption, as in the paper. With `hard_negatives`, the
+    wrong-text term averages two such pairs: that random one and the *nearest different*
+    caption in D's own text space. Why: with random pairs, a wrong caption almost always
+    differs in something easy to see (on shapes only 1 pair in 32 differs in shape
+    alone), so D is barely pushed to read the subtle attributes, and G never learns
+    them; the nearest different caption is, by construction, the one D currently
+    confuses, so D's mismatch training moves on to whatever it cannot yet tell apart.
     """
 
     def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400,
                  text_encoder: str = "mean", text_dim: int = 128, text_hidden: int = 256,
-                 ngf: int = 64, ndf: int = 64, label_smoothing: float = 0.1, wrong_weight: float = 0.5,
-                 interpolation_weight: float = 0.0, interpolation_beta: float = 0.5, **gan_kw):
+                 text_batch_norm: bool = True, ngf: int = 64, ndf: int = 64, label_smoothing: float = 0.1,
+                 wrong_weight: float = 0.5,
+                 interpolation_weight: float = 0.0, interpolation_beta: float = 0.5,
+                 hard_negatives: bool = False, **gan_kw):
         super().__init__(**gan_kw)
         if not 0.0 <= label_smoothing < 0.5:
             raise ValueError(f"model.label_smoothing must be in [0, 0.5), got {label_smoothing}")
@@ -98,12 +131,14 @@ class GANCLS(TextToImageGAN):
             raise ValueError(f"model.interpolation_weight must be >= 0 (0 turns GAN-INT off), got "
                              f"{interpolation_weight}")
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
-        text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden)
+        text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden,
+                    text_batch_norm=text_batch_norm)
         self.generator = TextConditionedGenerator(self.nz, embedding_dim, channels, image_size, ngf, **text)
         self.discriminator = MatchingDiscriminator(channels, embedding_dim, image_size, ndf, **text)
         self.real_label = 1.0 - label_smoothing  # one-sided: fakes keep target 0
         self.wrong_weight = wrong_weight
         self.interpolation_weight, self.interpolation_beta = interpolation_weight, interpolation_beta
+        self.hard_negatives = hard_negatives
 
     def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z, batch["word_vectors"], batch["length"])
@@ -114,13 +149,20 @@ class GANCLS(TextToImageGAN):
         real_features = d.features(batch["image"])  # once, scored against two captions
         right = d.score(real_features, sentence)
         wrong = d.score(real_features, sentence.roll(1, 0))  # each image with its neighbour's caption
+        wrong_loss = masked_bce(wrong, 0.0, differs_from_rolled(batch))
+        logs = {"train/d_real_right": torch.sigmoid(right).mean(), "train/d_real_wrong": torch.sigmoid(wrong).mean()}
+        if self.hard_negatives:
+            same = same_caption(batch)
+            nearest = hardest_wrong(d.text.project(sentence), same)
+            hard = d.score(real_features, sentence[nearest])
+            valid = ~same[torch.arange(len(nearest), device=nearest.device), nearest]
+            wrong_loss = 0.5 * (wrong_loss + masked_bce(hard, 0.0, valid))
+            logs["train/d_real_hard_wrong"] = torch.sigmoid(hard).mean()
         fake_logits = d(fake, sentence=sentence)
-        loss = (bce(right, self.real_label)
-                + self.wrong_weight * masked_bce(wrong, 0.0, differs_from_rolled(batch))
+        loss = (bce(right, self.real_label) + self.wrong_weight * wrong_loss
                 + (1 - self.wrong_weight) * bce(fake_logits, 0.0))
-        return loss, {"train/d_real_right": torch.sigmoid(right).mean(),
-                      "train/d_real_wrong": torch.sigmoid(wrong).mean(),
-                      "train/d_fake": torch.sigmoid(fake_logits).mean()}
+        logs["train/d_fake"] = torch.sigmoid(fake_logits).mean()
+        return loss, logs
 
     def generator_loss(self, batch, fake):
         logits = self.discriminator(fake, batch["word_vectors"], batch["length"])
