@@ -161,6 +161,13 @@ class ContextEncoderInpainting(InpaintingEvaluation, GANTask):
     def predict_centre(self, batch: dict) -> torch.Tensor:
         return centre_crop(self.generate(batch), self.hole_size)
 
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        """The centre's L2 on held-out images (a learning curve; nothing is tuned on it)."""
+        from t2i.metrics.reconstruction import to_unit
+
+        error = F.mse_loss(to_unit(self.predict_centre(batch)), to_unit(self.target_centre(batch)))
+        self.log("val/l2_centre", error, prog_bar=True, batch_size=batch["image"].shape[0])
+
     def discriminator_loss(self, batch: dict, fake: torch.Tensor):
         text = batch.get("caption_features")
         real_logits = self.discriminator(self.target_centre(batch), text)
@@ -237,11 +244,14 @@ def full_image_quality(real: torch.Tensor, full: torch.Tensor, eval_cfg, datamod
 def inpainting_picture(masked: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, captions: list[str],
                        path: Path, scale: int = 2, gap: int = 6) -> None:
     """One row per image: masked input | prediction | ground truth, caption underneath."""
-    font = ImageFont.load_default()
+    try:
+        font = ImageFont.load_default(size=11)  # a scalable font (Pillow >= 10.1 with FreeType)
+    except (TypeError, OSError):
+        font = ImageFont.load_default()
     side = masked.shape[-1] * scale
     width = 3 * side + 4 * gap
-    wrap = max(20, width // 7)
-    line_h = 12
+    wrap = max(20, width // 6)
+    line_h = 13
     header = line_h + gap
     rows = []
     for i in range(len(masked)):
