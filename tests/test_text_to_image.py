@@ -219,9 +219,38 @@ def test_gan_int_adds_a_generator_term():
     assert torch.allclose(loss - plain, logs["train/g_loss_int"], atol=1e-5) and "train/g_loss_int" not in logs_plain
 
 
+def test_generator_average_draws_in_eval_mode_only():
+    torch.manual_seed(0)
+    model = GANCLS(1, 32, D, ngf=8, ndf=8, nz=10, ema_decay=0.5, optimizer_g=ADAM, optimizer_d=ADAM)
+    batch, z = caption_batch(), torch.rand(6, 10)
+    model.eval()
+    before = model.generate(batch, z)
+    with torch.no_grad():
+        for p in model.generator.parameters():
+            p.add_(0.05 * torch.randn_like(p))  # as if the live generator had trained
+    assert torch.allclose(model.generate(batch, z), before)  # eval mode: the (unchanged) average draws
+    model.on_train_batch_end(None, batch, 0)  # the average moves towards the live weights
+    after = model.generate(batch, z)
+    assert not torch.allclose(after, before)
+    model.generator_ema = None  # live weights only: the image differs again
+    assert not torch.allclose(model.generate(batch, z), after)
+    with pytest.raises(ValueError, match="ema_decay"):
+        GANCLS(1, 32, D, ema_decay=1.0, optimizer_g=ADAM, optimizer_d=ADAM)
+
+
+def test_cpu_threads_are_set_for_the_run_and_restored():
+    before = torch.get_num_threads()
+    model = GANCLS(1, 32, D, cpu_threads=1, optimizer_g=ADAM, optimizer_d=ADAM)
+    model.setup("fit")
+    assert torch.get_num_threads() == 1
+    model.teardown("fit")
+    assert torch.get_num_threads() == before
+
+
 @pytest.mark.parametrize("kw, message", [({"label_smoothing": 0.6}, "label_smoothing"),
                                          ({"wrong_weight": 2}, "wrong_weight"),
-                                         ({"text_encoder": "cnn"}, "text_encoder")])
+                                         ({"text_encoder": "cnn"}, "text_encoder"),
+                                         ({"cpu_threads": 0}, "cpu_threads")])
 def test_gan_cls_bad_settings_fail_fast(kw, message):
     with pytest.raises(ValueError, match=message):
         GANCLS(1, 32, D, optimizer_g=ADAM, optimizer_d=ADAM, **kw)
@@ -282,6 +311,22 @@ def test_evaluate_writes_alignment_and_captions_png(t2i_ckpt, make_cfg, tmp_path
     from PIL import Image
     with Image.open(tmp_path / "eval" / "captions.png") as picture:
         assert picture.width > 250 + 7 * 64 and picture.height > 8 * 64  # 8 captions x (real + 6 generated)
+
+
+def test_flickr_evaluation_without_a_feature_space_writes_null_fid_and_captions_png(make_cfg, tmp_path):
+    """Photographs have no domain classifier: with no Inception weights FID/KID are null
+    with a note, there are no alignment keys (no targets), and captions.png is written."""
+    from tests.fixtures import write_fixture
+    overrides = write_fixture("flickr", tmp_path / "flickr")
+    train(make_cfg(["experiment=flickr_t2i", "model.ngf=4", "model.ndf=8", "model.map_channels=2",
+                    "model.hidden_channels=2", "data.embedding_dim=16", "data.word2vec.epochs=2", "data.batch_size=8",
+                    "trainer.max_steps=1", "trainer.enable_progress_bar=false", "logger=csv", *overrides]))
+    cfg = make_cfg([f"ckpt_path={tmp_path / 'run/checkpoints/last.ckpt'}", "eval.num_samples=4",
+                    "eval.feature_extractor=domain"], name="evaluate", out=tmp_path / "eval")
+    metrics = evaluate(cfg)
+    assert metrics["fid"] is None and metrics["kid_mean"] is None and "inception_weights" in metrics["fid_note"]
+    assert not any(k.startswith("alignment") for k in metrics)
+    assert (tmp_path / "eval" / "captions.png").stat().st_size > 0
 
 
 def test_generate_writes_images_and_warns_on_unknown_words(t2i_ckpt, make_cfg, tmp_path, caplog):
