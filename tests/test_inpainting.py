@@ -247,12 +247,17 @@ def test_context_encoder_learns_to_beat_the_baseline(make_cfg, tmp_path):
 
 def test_autoencoder_trains_with_validation_loss_and_early_stopping(make_cfg, tmp_path):
     coco_fixture.write(tmp_path / "data")
+    # an impossible min_delta: no validation counts as an improvement, so training stops
+    # after the first validation plus `patience` more, long before max_steps
     cfg = make_cfg(["experiment=coco_cnn_ae", f"data.root={tmp_path / 'data'}", "data.captions=word2vec",
-                    *coco_fixture.OVERRIDES, "model.width=8", "trainer.max_steps=6", "~logger",
+                    *coco_fixture.OVERRIDES, "model.width=8", "trainer.max_steps=60", "trainer.val_check_interval=2",
+                    "callbacks.early_stopping.patience=1", "callbacks.early_stopping.min_delta=1000", "~logger",
                     "trainer.enable_progress_bar=false"])
     assert cfg.callbacks.early_stopping.monitor == "val/loss"
     metrics = train(cfg)
     assert np.isfinite(metrics["val/loss"]) and metrics["captions"] == "word2vec"
+    ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] < 10
 
 
 @pytest.mark.slow
