@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from t2i.data.base import to_uint8
 from t2i.data.coco import caption_feature_dim
+from t2i.metrics.reconstruction import to_unit
 from t2i.nets.inpainting import (
     CentreDiscriminator,
     CNNAutoencoder,
@@ -163,8 +164,6 @@ class ContextEncoderInpainting(InpaintingEvaluation, GANTask):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         """The centre's L2 on held-out images (a learning curve; nothing is tuned on it)."""
-        from t2i.metrics.reconstruction import to_unit
-
         error = F.mse_loss(to_unit(self.predict_centre(batch)), to_unit(self.target_centre(batch)))
         self.log("val/l2_centre", error, prog_bar=True, batch_size=batch["image"].shape[0])
 

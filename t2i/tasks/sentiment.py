@@ -17,6 +17,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryAccuracy, BinaryConfusionMatrix, BinaryF1Score
 
 from t2i.nets.rnn import RecurrentClassifier
+from t2i.tasks.cpu_threads import CPUThreads
 
 log = logging.getLogger("t2i")
 STAGES = ("train", "val", "test")
@@ -56,7 +57,7 @@ class StageMetrics(torch.nn.Module):
             metric.reset()
 
 
-class SentimentClassifier(pl.LightningModule):
+class SentimentClassifier(CPUThreads, pl.LightningModule):
     def __init__(self, vocab_size: int, optimizer: Callable, encoder: str = "lstm", embedding_dim: int = 128,
                  hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.5,
                  embedding_dropout: float = 0.2, pooling: str = "last", pack: bool | str = "auto",
@@ -73,33 +74,17 @@ class SentimentClassifier(pl.LightningModule):
                                        dropout, embedding_dropout, pooling, pack)
         self.optimizer, self.scheduler, self.lr_schedule = optimizer, scheduler, lr_schedule
         self.embedding_init, self.word2vec = embedding_init, dict(word2vec or {})
-        self.cpu_threads, self._threads_before = cpu_threads, None
+        self.init_cpu_threads(cpu_threads)  # 1: small RNN steps gain nothing from threads (t2i/tasks/cpu_threads.py)
         # "train_metrics", not "train": a submodule may not shadow nn.Module.train
         self.stage_metrics = torch.nn.ModuleDict({f"{s}_metrics": StageMetrics() for s in STAGES})
         self._train_seconds, self._train_reviews, self._batch_start = 0.0, 0, 0.0
 
     # ---------------------------------------------------------------- setup
-    def use_cpu_threads(self) -> int:
-        """A recurrent net's per-word matrix products are small: on CPU, intra-op threads
-        gain little and cost a lot when the cores are shared (measured on 2 busy cores:
-        0.34 s per LSTM batch with 1 thread, 2.0 s with 2). null keeps torch's setting.
-        Returns the previous setting, which `teardown` / `evaluate` restore."""
-        before = torch.get_num_threads()
-        if self.cpu_threads and self.device.type == "cpu":
-            torch.set_num_threads(int(self.cpu_threads))
-        return before
-
-    def teardown(self, stage: str) -> None:
-        if self._threads_before is not None:
-            torch.set_num_threads(self._threads_before)
-            self._threads_before = None
-
     def setup(self, stage: str) -> None:
-        """CPU threads (see use_cpu_threads), then the word2vec init: vectors trained on
+        """CPU threads (CPUThreads.setup), then the word2vec init: vectors trained on
         the training reviews (cached), standardised per dimension so they have the scale
         of a default N(0, 1) embedding. On resume, the checkpoint's weights replace them."""
-        if self._threads_before is None:
-            self._threads_before = self.use_cpu_threads()
+        super().setup(stage)
         if stage != "fit" or self.embedding_init != "word2vec":
             return
         datamodule = self.trainer.datamodule
@@ -215,11 +200,8 @@ class SentimentClassifier(pl.LightningModule):
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
         """metrics.json values (test_acc, test_f1 are the contract) and confusion.png."""
-        threads_before = self.use_cpu_threads()
-        try:
+        with self.cpu_threads_applied():
             logits, labels = self.predict_split(datamodule, "test")
-        finally:
-            torch.set_num_threads(threads_before)
         metrics = StageMetrics()
         loss = F.binary_cross_entropy_with_logits(logits, labels.float())
         metrics.update(loss, logits, labels)

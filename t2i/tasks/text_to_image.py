@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from t2i.nets.conv_lstm import WordSequenceGenerator
 from t2i.nets.dcgan import Discriminator
 from t2i.nets.text_encoders import MatchingDiscriminator, TextConditionedGenerator
+from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.gan import GANTask, bce
 
 log = logging.getLogger("t2i")
@@ -38,10 +39,12 @@ def same_caption(batch: dict) -> torch.Tensor:
     if "token_ids" in batch:
         ids = batch["token_ids"]
         return (ids[:, None, :] == ids[None, :, :]).all(-1)
+    device = batch["image"].device
     if "caption" in batch:
-        caps = list(batch["caption"])
-        return torch.tensor([[a == b for b in caps] for a in caps], device=batch["image"].device)
-    return torch.eye(batch["image"].shape[0], dtype=torch.bool, device=batch["image"].device)
+        index: dict[str, int] = {}
+        codes = torch.tensor([index.setdefault(c, len(index)) for c in batch["caption"]], device=device)
+        return codes[:, None] == codes[None, :]
+    return torch.eye(batch["image"].shape[0], dtype=torch.bool, device=device)
 
 
 def hardest_wrong(sentence: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
@@ -56,22 +59,17 @@ def hardest_wrong(sentence: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
     return torch.where(has_other, nearest, torch.arange(len(nearest), device=nearest.device))
 
 
-def differs_from_rolled(batch: dict) -> torch.Tensor:
+def differs_from_rolled(batch: dict, same: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) True where item i's caption differs from item i-1's, the one it is paired
     with as "wrong text". Templated captions repeat (1 in 32 for shapes): a real image
-    with an identical caption is no mismatch, and must not be called one."""
-    n = batch["image"].shape[0]
-    if "token_ids" in batch:
-        ids = batch["token_ids"]
-        return (ids != ids.roll(1, 0)).any(1)
-    if "caption" in batch:
-        caps = list(batch["caption"])
-        rolled = caps[-1:] + caps[:-1]
-        return torch.tensor([a != b for a, b in zip(caps, rolled)], device=batch["image"].device)
-    return torch.ones(n, dtype=torch.bool, device=batch["image"].device)
+    with an identical caption is no mismatch, and must not be called one. `same`: the
+    batch's `same_caption` matrix, when the caller has it already."""
+    same = same_caption(batch) if same is None else same
+    i = torch.arange(len(same), device=same.device)
+    return ~same[i, i - 1]  # i - 1 = -1 for item 0: the last item, as roll(1, 0) pairs them
 
 
-class TextToImageGAN(GANTask):
+class TextToImageGAN(CPUThreads, GANTask):
     """What every caption-conditioned GAN shares: evaluation (FID/KID, alignment,
     captions.png), generation from typed captions, and an optional exponential moving
     average (EMA) of the generator's weights.
@@ -84,31 +82,7 @@ class TextToImageGAN(GANTask):
 
     def __init__(self, cpu_threads: int | None = None, **gan_kw):
         super().__init__(**gan_kw)
-        if cpu_threads is not None and cpu_threads < 1:
-            raise ValueError(f"model.cpu_threads must be >= 1 or null (torch's default), got {cpu_threads}")
-        self.cpu_threads, self._threads_before = cpu_threads, None
-
-    # ------------------------------------------------------------ CPU threads
-    def use_cpu_threads(self) -> int:
-        """Set torch's intra-op threads for a CPU run; returns the previous setting.
-        Why: on 2 cores shared with other busy processes, 2 threads made a 32x32
-        GAN-CLS step 27x slower than 1 thread (5.4 s vs 0.2 s: each parallel region
-        waits for a descheduled thread). null keeps torch's setting (best when idle)."""
-        before = torch.get_num_threads()
-        # in `setup` the module is not on its device yet: ask the trainer where it goes
-        device = self.trainer.strategy.root_device if self._trainer is not None else self.device
-        if self.cpu_threads and device.type == "cpu":
-            torch.set_num_threads(int(self.cpu_threads))
-        return before
-
-    def setup(self, stage: str) -> None:
-        if self._threads_before is None:
-            self._threads_before = self.use_cpu_threads()
-
-    def teardown(self, stage: str) -> None:
-        if self._threads_before is not None:
-            torch.set_num_threads(self._threads_before)
-            self._threads_before = None
+        self.init_cpu_threads(cpu_threads)
 
     # -------------------------------------------------------- generator average
     def init_ema(self, decay: float) -> None:
@@ -138,11 +112,8 @@ class TextToImageGAN(GANTask):
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
         from t2i.evaluation import evaluate_text_to_image
-        threads_before = self.use_cpu_threads()
-        try:
+        with self.cpu_threads_applied():
             return evaluate_text_to_image(self, datamodule, eval_cfg, out_dir)
-        finally:
-            torch.set_num_threads(threads_before)
 
     def draw_noise(self, n: int, seed: int) -> torch.Tensor:
         """z from an explicit seed (generate.py's `seed`), in the model's noise kind."""
@@ -216,10 +187,10 @@ class GANCLS(TextToImageGAN):
         real_features = d.features(batch["image"])  # once, scored against two captions
         right = d.score(real_features, sentence)
         wrong = d.score(real_features, sentence.roll(1, 0))  # each image with its neighbour's caption
-        wrong_loss = masked_bce(wrong, 0.0, differs_from_rolled(batch))
+        same = same_caption(batch)
+        wrong_loss = masked_bce(wrong, 0.0, differs_from_rolled(batch, same))
         logs = {"train/d_real_right": torch.sigmoid(right).mean(), "train/d_real_wrong": torch.sigmoid(wrong).mean()}
         if self.hard_negatives:
-            same = same_caption(batch)
             nearest = hardest_wrong(d.text.project(sentence), same)
             hard = d.score(real_features, sentence[nearest])
             valid = ~same[torch.arange(len(nearest), device=nearest.device), nearest]
