@@ -18,12 +18,29 @@ from PIL import Image, UnidentifiedImageError
 log = logging.getLogger("t2i")
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray | None:
-    """JPEG/PNG -> uint8 (3, size, size): RGB (greyscale converted), shorter side resized
-    to `size`, centre-cropped. None when the file is missing or unreadable."""
+def object_crop(width: int, height: int, box: Sequence[float], scale: float = 1.5) -> tuple[int, int, int, int]:
+    """The square around a bounding box (x, y, w, h) that StackGAN/AttnGAN crop CUB birds
+    to: side `scale` x the box's longer side, centred on the box, clamped to the image
+    (left, top, right, bottom)."""
+    x, y, w, h = (float(v) for v in box)
+    half = int(max(w, h) * scale / 2)
+    cx, cy = int(x + w / 2), int(y + h / 2)
+    left, top = max(0, cx - half), max(0, cy - half)
+    right, bottom = min(width, cx + half), min(height, cy + half)
+    if right - left < 2 or bottom - top < 2:  # a degenerate box: keep the whole image
+        return 0, 0, width, height
+    return left, top, right, bottom
+
+
+def load_image(path: str | Path, size: int, box: Sequence[float] | None = None) -> np.ndarray | None:
+    """JPEG/PNG -> uint8 (3, size, size): RGB (greyscale converted), cropped to the square
+    around `box` (x, y, w, h) when one is given, shorter side resized to `size`,
+    centre-cropped. None when the file is missing or unreadable."""
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
+            if box is not None:
+                im = im.crop(object_crop(*im.size, box))
             w, h = im.size
             scale = size / min(w, h)
             im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
@@ -36,8 +53,8 @@ def load_image(path: str | Path, size: int) -> np.ndarray | None:
 
 
 def _load_chunk(args) -> list:
-    paths, size = args
-    return [load_image(p, size) for p in paths]
+    paths, size, boxes = args
+    return [load_image(p, size) if b is None else load_image(p, size, b) for p, b in zip(paths, boxes)]
 
 
 def cache_key(paths: Sequence[str | Path], settings: dict) -> str:
@@ -52,16 +69,26 @@ def cache_key(paths: Sequence[str | Path], settings: dict) -> str:
 
 
 def cached_images(paths: Sequence[str | Path], size: int, cache_dir: str | Path, name: str,
-                  workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  workers: int | None = None, boxes: Sequence[Sequence[float] | None] | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Returns (images, kept): a read-only memory-mapped uint8 array (M, 3, size, size)
-    of the readable images and the indices into `paths` they came from."""
-    key = cache_key(paths, {"size": size, "version": 1})
+    of the readable images and the indices into `paths` they came from. `boxes`: per
+    path, an object box (x, y, w, h) to crop around (see `object_crop`), or None."""
+    settings = {"size": size, "version": 1}
+    if boxes is not None:
+        if len(boxes) != len(paths):
+            raise ValueError(f"{len(boxes)} boxes for {len(paths)} images")
+        settings["boxes"] = hashlib.sha1(json.dumps([None if b is None else [float(v) for v in b]
+                                                     for b in boxes]).encode()).hexdigest()
+    else:
+        boxes = [None] * len(paths)
+    key = cache_key(paths, settings)
     folder = Path(cache_dir) / "images"
     array_path, kept_path = folder / f"{name}-{key}.npy", folder / f"{name}-{key}.kept.npy"
     if not (array_path.exists() and kept_path.exists()):
         folder.mkdir(parents=True, exist_ok=True)
         workers = workers or min(4, os.cpu_count() or 1)
-        chunks = [(list(map(str, paths[s:s + 64])), size) for s in range(0, len(paths), 64)]
+        chunks = [(list(map(str, paths[s:s + 64])), size, list(boxes[s:s + 64])) for s in range(0, len(paths), 64)]
         tmp = array_path.with_suffix(".tmp.npy")
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
         kept, i = [], 0

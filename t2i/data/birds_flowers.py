@@ -1,0 +1,491 @@
+"""CUB-200-2011 birds and Oxford-102 flowers with the captions of Reed et al. (2016),
+10 per image: the benchmark datasets of text-to-image GANs since GAN-CLS.
+
+Layouts read under `data.root` (detected, see docs/birds_flowers.md):
+
+- CUB, Reed's layout: `CUB_200_2011/{images/<NNN.Class>/<name>.jpg, images.txt,
+  bounding_boxes.txt, train_test_split.txt, ...}` (Caltech) + `text_c10/<NNN.Class>/<name>.txt`
+  + `trainvalclasses.txt` / `testclasses.txt` (/ `trainclasses.txt`, `valclasses.txt`);
+- CUB, AttnGAN/DF-GAN's layout: `birds/CUB_200_2011/...` + `birds/text/<NNN.Class>/<name>.txt`
+  + `birds/{train,test}/filenames.pickle` (pickled lists of "NNN.Class/name");
+- Flowers: `jpg/image_NNNNN.jpg` + `text_c10/class_000NN/image_NNNNN.txt` (the class
+  folder is the label), with Reed's class lists when present.
+
+Splits: `split=classes` (default) is Reed's zero-shot protocol, test classes never seen in
+training (Reed's lists, else a seeded class split of the same proportions, logged);
+`split=images` is Caltech's `train_test_split.txt` (CUB) or a seeded image split (Flowers).
+Val is carved from the training classes: by images (`val_split=images`, default: every
+train+val class is trained on, as GAN-CLS did) or by Reed's train/val class lists.
+
+Partial downloads are normal: captions whose image is missing, unreadable images and
+empty caption files are skipped and counted in one log line. Images are decoded once
+(CUB: cropped around the bird first, `crop=bbox`) into the memory-mapped cache."""
+from __future__ import annotations
+
+import logging
+import pickle
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from t2i.data.base import DatasetNotFoundError
+from t2i.data.cache import cached_images
+from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
+from t2i.data.flickr import find_file, read_lines
+
+log = logging.getLogger("t2i")
+
+HOW_TO_GET_CUB = (
+    "  images + Caltech's metadata: CUB_200_2011.tgz from https://data.caltech.edu/records/65de6-vp158\n"
+    "  captions + Reed's class split: cvpr2016_cub.tar.gz (text_c10/, trainvalclasses.txt, testclasses.txt, ...) "
+    "from https://github.com/reedscot/icml2016\n"
+    "  or AttnGAN's birds.zip metadata (birds/text/, birds/{train,test}/filenames.pickle, "
+    "https://github.com/taoxugit/AttnGAN) with CUB_200_2011/ extracted into birds/")
+HOW_TO_GET_FLOWERS = (
+    "  images: 102flowers.tgz (jpg/image_NNNNN.jpg) from https://www.robots.ox.ac.uk/~vgg/data/flowers/102/\n"
+    "  captions (+ class split): cvpr2016_flowers.tar.gz (text_c10/class_000NN/image_NNNNN.txt) from "
+    "https://github.com/reedscot/icml2016")
+CUB_LAYOUT = ("CUB_200_2011/images/<NNN.Class>/<name>.jpg (+ images.txt, bounding_boxes.txt, train_test_split.txt) "
+              "with text_c10/<NNN.Class>/<name>.txt (Reed), or birds/CUB_200_2011/... with birds/text/ and "
+              "birds/{train,test}/filenames.pickle (AttnGAN)")
+FLOWERS_LAYOUT = "jpg/image_NNNNN.jpg with text_c10/class_000NN/image_NNNNN.txt"
+REED_CLASS_FILES = {"trainval": "trainvalclasses.txt", "test": "testclasses.txt",
+                    "train": "trainclasses.txt", "val": "valclasses.txt"}
+
+
+@dataclass
+class Record:
+    """One captioned image: `key` names it in split files ("NNN.Class/name" for CUB,
+    "image_NNNNN" for Flowers)."""
+    key: str
+    klass: str
+    label: int
+    caption_file: Path
+    image_file: Path
+
+
+# ------------------------------------------------------------------ helpers
+def find_dir(root: Path, name: str) -> Path | None:
+    """Folder `name` at root or up to two levels below (archives nest differently)."""
+    if (root / name).is_dir():
+        return root / name
+    for pattern in (f"*/{name}", f"*/*/{name}"):
+        hits = sorted(p for p in root.glob(pattern) if p.is_dir())
+        if hits:
+            return hits[0]
+    return None
+
+
+def read_captions(path: Path) -> list[str]:
+    """A caption file's non-empty lines (Reed's files: 10 lowercase lines, some cut at 201 characters)."""
+    try:
+        return [line.strip() for line in read_lines(path) if line.strip()]
+    except OSError:
+        return []
+
+
+def read_class_list(path: Path) -> set[str]:
+    return {line.strip() for line in read_lines(path) if line.strip()}
+
+
+def read_reed_class_lists(*folders: Path, root: Path) -> dict[str, set[str]]:
+    """Reed's class split files, looked for next to the captions first, then anywhere
+    up to two levels under root. Only the lists found are returned."""
+    lists = {}
+    for part, name in REED_CLASS_FILES.items():
+        path = next((f / name for f in folders if (f / name).is_file()), None) or find_file(root, name)
+        if path is not None:
+            lists[part] = read_class_list(path)
+    return lists
+
+
+def read_pickled_names(path: Path) -> list[str]:
+    """AttnGAN's filenames.pickle: a list of "NNN.Class/name" (Python 2 pickles give bytes)."""
+    with open(path, "rb") as f:
+        try:
+            names = pickle.load(f)
+        except UnicodeDecodeError:
+            f.seek(0)
+            names = pickle.load(f, encoding="latin1")
+    if not isinstance(names, (list, tuple)):
+        raise ValueError(f"{path}: expected a pickled list of 'NNN.Class/name' strings, got {type(names).__name__}")
+    return [(n.decode("utf8", "replace") if isinstance(n, bytes) else str(n)).strip() for n in names]
+
+
+def seeded_class_split(classes: list[str], fraction: float, seed: int) -> set[str]:
+    """round(fraction * n) of the classes, drawn by `seed`; at least one, and at least one left."""
+    classes = sorted(classes)
+    n = min(max(1, round(fraction * len(classes))), max(0, len(classes) - 1))
+    order = np.random.default_rng(seed).permutation(len(classes))
+    return {classes[i] for i in order[:n]}
+
+
+def carve_count(size: int | float, n: int) -> int:
+    """data.val_size as a count (>= 1) or a fraction (< 1) of n, leaving at least one."""
+    if isinstance(size, float) and 0 < size < 1:
+        count = max(1, round(size * n))
+    elif float(size).is_integer() and size >= 0:
+        count = int(size)
+    else:
+        raise ValueError(f"data.val_size must be a count >= 0 or a fraction in (0, 1), got {size!r}")
+    return min(count, max(0, n - 1))
+
+
+def seeded_pick(keys: list[str], count: int, seed: int) -> set[str]:
+    keys = sorted(keys)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    return {keys[i] for i in order[:count]}
+
+
+# ------------------------------------------------------------------ module
+class BenchmarkCaptions(CaptionDataModule):
+    """What CUB and Flowers share: records -> class-disjoint (or image) splits -> images
+    decoded once, with 10 captions and the class label (`fields["label"]`) each.
+    Subclasses implement `read_records()`."""
+
+    channels = 3
+    name = "benchmark"
+    how_to_get = ""
+    layout_help = ""
+    test_class_fraction = 0.25  # Reed's proportions, for the seeded split when his lists are absent
+    val_class_fraction = 1 / 3
+
+    def __init__(self, split: str = "classes", val_split: str = "images", val_size: int | float = 0.05,
+                 split_seed: int = 0, image_size: int = 64, cache_workers: int | None = None, **kw):
+        super().__init__(image_size=image_size, **kw)
+        if image_size < 8:
+            raise ValueError(f"data.image_size must be >= 8, got {image_size}")
+        if split not in ("classes", "images"):
+            raise ValueError(f"data.split must be classes (class-disjoint, Reed's protocol) or images, got {split!r}")
+        if val_split not in ("images", "classes"):
+            raise ValueError(f"data.val_split must be images or classes, got {val_split!r}")
+        if val_split == "classes" and split != "classes":
+            raise ValueError("data.val_split=classes needs data.split=classes (an image split has no class lists)")
+        carve_count(val_size, 10)  # validate now
+        self.split, self.val_split, self.val_size, self.split_seed = split, val_split, val_size, split_seed
+        self.cache_workers = cache_workers
+        self.class_names: dict[int, str] = {}
+        self._stats: dict = {}
+        self._notes: list[str] = []
+        self._caption_classes: list[str] = []
+
+    @property
+    def stats(self) -> dict:
+        """What loading skipped and why (counts), and the split sizes."""
+        return dict(self._stats)
+
+    # ---------------------------------------------------------- subclass API
+    def read_records(self) -> tuple[list[Record], dict[str, set[str]]]:
+        """Every captioned image of the layout and Reed's class lists found ({} if none)."""
+        raise NotImplementedError
+
+    def image_split(self, records: list[Record]) -> dict[str, str]:
+        """split=images: key -> trainval | test."""
+        raise NotImplementedError
+
+    def boxes(self, records: list[Record]) -> list | None:
+        """Per record, an object box to crop around, or None for none at all."""
+        return None
+
+    # ---------------------------------------------------------------- setup
+    def load_splits(self) -> dict[str, CaptionedImages]:
+        if not self.root.is_dir():
+            raise DatasetNotFoundError(f"{self.name}: data.root={self.root} is not a folder. Expected "
+                                       f"{self.layout_help}.\nGet it:\n{self.how_to_get}")
+        self._notes = []
+        records, class_lists = self.read_records()
+        self._caption_classes = sorted({r.klass for r in records})
+        counts = Counter()
+        present = self._present(records, counts)
+        part_of = self._assign(present, class_lists, counts)
+        splits = {part: self._load_part(part, [r for r in present if part_of.get(r.key) == part], counts)
+                  for part in SPLITS}
+        self.class_names = {r.label: r.klass for r in records}
+        self._stats = dict(counts)
+        self._report(counts)
+        if counts["train/images"] == 0:
+            raise ValueError(f"{self.name}: no training image under {self.root} ({'; '.join(self._notes)}): "
+                             "the training classes have no images on disk; add them or use data.split=images")
+        return splits
+
+    def _present(self, records: list[Record], counts: Counter) -> list[Record]:
+        """Records whose image is on disk and caption file is not empty."""
+        present = []
+        for r in records:
+            if not r.image_file.is_file():
+                counts["images_missing"] += 1
+                counts["captions_without_image"] += len(read_captions(r.caption_file))
+            else:
+                present.append(r)
+        if not present:
+            raise DatasetNotFoundError(
+                f"{self.name}: {len(records)} caption files but none of their images under data.root={self.root} "
+                f"(e.g. {records[0].image_file if records else '-'}). Expected {self.layout_help}.\n"
+                f"Get it:\n{self.how_to_get}")
+        return present
+
+    def _assign(self, records: list[Record], class_lists: dict[str, set[str]], counts: Counter) -> dict[str, str]:
+        """key -> train | val | test (records in no split are counted, unused)."""
+        if self.split == "images":
+            coarse = self.image_split(records)
+        else:
+            coarse = self._class_split(records, class_lists)
+        trainval = [r for r in records if coarse.get(r.key) == "trainval"]
+        part_of = {r.key: "test" for r in records if coarse.get(r.key) == "test"}
+        counts["images_in_no_split"] = sum(1 for r in records if r.key not in coarse)
+        val_keys = self._val_keys(trainval, class_lists)
+        part_of.update({r.key: "val" if r.key in val_keys else "train" for r in trainval})
+        return part_of
+
+    def _class_split(self, records: list[Record], class_lists: dict[str, set[str]]) -> dict[str, str]:
+        classes = sorted({r.klass for r in records} | {r for part in class_lists.values() for r in part})
+        if "test" in class_lists:
+            test = class_lists["test"]
+            trainval = class_lists.get("trainval", set(classes) - test)
+            self._notes.append(f"Reed's class split ({len(trainval)} train+val / {len(test)} test classes)")
+        else:
+            # every captioned class, images on disk or not: the split does not move with a partial download
+            classes = sorted(self._caption_classes or classes)
+            test = seeded_class_split(classes, self.test_class_fraction, self.split_seed)
+            trainval = set(classes) - test
+            self._notes.append(f"no {REED_CLASS_FILES['test']}: seeded class-disjoint split of the {len(classes)} "
+                               f"captioned classes, {len(trainval)} train+val / {len(test)} test "
+                               f"(split_seed {self.split_seed}): {', '.join(sorted(test)[:5])}, ...")
+        overlap = trainval & test
+        if overlap:
+            raise ValueError(f"{self.name}: classes in both train+val and test lists: {sorted(overlap)[:5]}")
+        return {r.key: "test" if r.klass in test else "trainval" for r in records
+                if r.klass in test or r.klass in trainval}
+
+    def _val_keys(self, trainval: list[Record], class_lists: dict[str, set[str]]) -> set[str]:
+        """Val among the train+val images: Reed's val classes (val_split=classes), else a
+        seeded `val_size` of the images."""
+        if self.val_split == "classes":
+            present = {r.klass for r in trainval}
+            if "train" in class_lists and "val" in class_lists:
+                val_classes, how = class_lists["val"], "Reed's val classes"
+            else:
+                val_classes = seeded_class_split(sorted(present), self.val_class_fraction, self.split_seed + 1)
+                how = f"seeded val classes (split_seed {self.split_seed})"
+            val = {r.key for r in trainval if r.klass in val_classes}
+            if val and len(val) < len(trainval):
+                self._notes.append(f"val: {how}, {len(present & val_classes)} classes")
+                return val
+            self._notes.append(f"val: {how} leave train or val without images here: val carved by images instead")
+        count = carve_count(self.val_size, len(trainval))
+        self._notes.append(f"val: {count} train+val images drawn by split_seed {self.split_seed} (same classes as "
+                           "train: val monitors fitting, the class-disjoint test split measures generalisation)")
+        return seeded_pick([r.key for r in trainval], count, self.split_seed)
+
+    def _load_part(self, part: str, records: list[Record], counts: Counter) -> CaptionedImages:
+        captions = [read_captions(r.caption_file) for r in records]
+        empty = [i for i, c in enumerate(captions) if not c]
+        counts["empty_caption_files"] += len(empty)
+        records = [r for i, r in enumerate(records) if captions[i]]
+        captions = [c for c in captions if c]
+        size = self.image_size
+        if records:
+            images, kept = cached_images([r.image_file for r in records], size, self.cache_dir,
+                                         name=f"{self.cache_name()}-{part}", workers=self.cache_workers,
+                                         boxes=self.boxes(records))
+        else:
+            images, kept = np.zeros((0, 3, size, size), np.uint8), np.zeros(0, np.int64)
+        kept = kept.tolist()
+        unreadable = set(range(len(records))) - set(kept)
+        counts["images_unreadable"] += len(unreadable)
+        counts["captions_without_image"] += sum(len(captions[i]) for i in unreadable)
+        counts[f"{part}/images"] = len(kept)
+        counts[f"{part}/classes"] = len({records[i].klass for i in kept})
+        labels = torch.tensor([records[i].label for i in kept], dtype=torch.long)
+        return CaptionedImages(images, [captions[i] for i in kept], {"label": labels})
+
+    def cache_name(self) -> str:
+        return self.name.lower()
+
+    def _report(self, counts: Counter) -> None:
+        skipped = counts["captions_without_image"]
+        if skipped or counts["empty_caption_files"]:
+            log.warning("%s: %d captions skipped (%d images missing, %d unreadable), %d empty caption files skipped",
+                        self.name, skipped, counts["images_missing"], counts["images_unreadable"],
+                        counts["empty_caption_files"])
+        if counts["images_in_no_split"]:
+            log.info("%s: %d captioned images are in no split (unused)", self.name, counts["images_in_no_split"])
+        log.info("%s: split=%s; %s", self.name, self.split, "; ".join(self._notes))
+        log.info("%s: %s train / val / test images (%s classes)", self.name,
+                 " / ".join(str(counts[f"{p}/images"]) for p in SPLITS),
+                 " / ".join(str(counts[f"{p}/classes"]) for p in SPLITS))
+
+
+def class_label(klass: str, fallback: int) -> int:
+    """0-based label from the class folder: "017.Cardinal" -> 16, "class_00077" -> 76."""
+    digits = klass.split(".")[0].removeprefix("class_")
+    return int(digits) - 1 if digits.isdigit() else fallback
+
+
+def records_from_folders(text_dir: Path, image_of) -> list[Record]:
+    """One record per caption file `<class>/<name>.txt`; `image_of(class, name)` -> image path."""
+    class_dirs = sorted(p for p in text_dir.iterdir() if p.is_dir())
+    records = []
+    for index, class_dir in enumerate(class_dirs):
+        label = class_label(class_dir.name, index)
+        for txt in sorted(class_dir.glob("*.txt")):
+            records.append(Record(f"{class_dir.name}/{txt.stem}", class_dir.name, label, txt,
+                                  image_of(class_dir.name, txt.stem)))
+    return records
+
+
+@dataclass
+class CaltechMetadata:
+    """CUB_200_2011's per-image files, keyed by "NNN.Class/name" (images.txt path, no suffix)."""
+    boxes: dict[str, tuple[float, float, float, float]] | None
+    is_train: dict[str, bool] | None
+
+
+def read_caltech_metadata(cub: Path | None) -> CaltechMetadata:
+    def table(name: str) -> dict[str, list[str]] | None:
+        path = cub / name if cub is not None else None
+        if path is None or not path.is_file():
+            return None
+        rows = (line.split() for line in read_lines(path))
+        return {row[0]: row[1:] for row in rows if len(row) >= 2}
+
+    images = table("images.txt")
+    if images is None:
+        return CaltechMetadata(None, None)
+    key_of = {i: row[0].rsplit(".", 1)[0] for i, row in images.items()}
+    boxes = table("bounding_boxes.txt")
+    split = table("train_test_split.txt")
+    return CaltechMetadata(
+        {key_of[i]: tuple(map(float, row[:4])) for i, row in boxes.items() if i in key_of and len(row) >= 4}
+        if boxes is not None else None,
+        {key_of[i]: row[0] == "1" for i, row in split.items() if i in key_of} if split is not None else None)
+
+
+class CUBCaptions(BenchmarkCaptions):
+    """CUB-200-2011: 11,788 birds of 200 species, 10 captions each (Reed et al.), in
+    Reed's layout or AttnGAN/DF-GAN's `birds/` (`data.layout`: auto | reed | attngan).
+    `crop=bbox` (default, the StackGAN/AttnGAN protocol every published FID uses) crops
+    each bird to 1.5x its bounding box first; `crop=centre` keeps the whole photo."""
+
+    name = "CUB"
+    how_to_get = HOW_TO_GET_CUB
+    layout_help = CUB_LAYOUT
+    test_class_fraction = 50 / 200  # Reed: 150 train+val / 50 test classes
+    val_class_fraction = 50 / 150   # Reed: 100 train / 50 val classes
+
+    def __init__(self, layout: str = "auto", crop: str = "bbox", **kw):
+        super().__init__(**kw)
+        if layout not in ("auto", "reed", "attngan"):
+            raise ValueError(f"data.layout must be auto, reed or attngan, got {layout!r}")
+        if crop not in ("bbox", "centre"):
+            raise ValueError(f"data.crop must be bbox (1.5x the bird's box) or centre, got {crop!r}")
+        self.layout, self.crop = layout, crop
+        self._meta = CaltechMetadata(None, None)
+
+    def detect_layout(self) -> tuple[str, Path, Path | None]:
+        """(layout, caption folder, CUB_200_2011 folder or None)."""
+        attngan = next((d for d in (self.root / "birds", self.root)
+                        if (d / "text").is_dir() and (d / "train" / "filenames.pickle").is_file()), None)
+        text_c10 = find_dir(self.root, "text_c10")
+        layout = self.layout
+        if layout == "auto":
+            layout = "attngan" if attngan is not None else "reed" if text_c10 is not None else None
+        captions = {"attngan": attngan / "text" if attngan is not None else None, "reed": text_c10}.get(layout)
+        if captions is None:
+            wanted = {"attngan": "birds/text/ + birds/train/filenames.pickle", "reed": "text_c10/"}
+            raise DatasetNotFoundError(
+                f"CUB: no captions under data.root={self.root} (looked for "
+                f"{wanted[layout] if layout else ' or '.join(wanted.values())}). Expected {CUB_LAYOUT}.\n"
+                f"Get it:\n{HOW_TO_GET_CUB}")
+        cub = (attngan / "CUB_200_2011") if attngan is not None and (attngan / "CUB_200_2011").is_dir() else None
+        cub = cub or find_dir(self.root, "CUB_200_2011")
+        if cub is None and (self.root / "images").is_dir():
+            cub = self.root  # the archive's contents extracted straight into root
+        return layout, captions, cub
+
+    def read_records(self) -> tuple[list[Record], dict[str, set[str]]]:
+        layout, captions, cub = self.detect_layout()
+        images = (cub if cub is not None else self.root / "CUB_200_2011") / "images"
+        self._meta = read_caltech_metadata(cub)
+        if layout == "reed":
+            records = records_from_folders(captions, lambda klass, name: images / klass / f"{name}.jpg")
+            lists = read_reed_class_lists(captions.parent, root=self.root)
+        else:
+            records, lists = self._attngan_records(captions, images)
+        self._notes.append(f"{layout} layout, captions in {captions}, images in {images}")
+        if not records:
+            raise DatasetNotFoundError(f"CUB: no caption file in {captions}. Expected {CUB_LAYOUT}.\n"
+                                       f"Get it:\n{HOW_TO_GET_CUB}")
+        return records, lists
+
+    def _attngan_records(self, text: Path, images: Path) -> tuple[list[Record], dict[str, set[str]]]:
+        """The pickles list the dataset (train: Reed's 150 train+val classes, test: his 50)."""
+        base = text.parent
+        records, lists = [], {}
+        for part, coarse in (("train", "trainval"), ("test", "test")):
+            path = base / part / "filenames.pickle"
+            if not path.is_file():
+                continue
+            names = read_pickled_names(path)
+            lists[coarse] = {n.split("/")[0] for n in names}
+            for name in names:
+                klass = name.split("/")[0]
+                records.append(Record(name, klass, class_label(klass, 0), text / f"{name}.txt",
+                                      images / f"{name}.jpg"))
+        return records, lists
+
+    def image_split(self, records: list[Record]) -> dict[str, str]:
+        if self._meta.is_train is None:
+            raise DatasetNotFoundError(f"CUB: data.split=images reads Caltech's CUB_200_2011/images.txt and "
+                                       f"train_test_split.txt, not found under {self.root}.\nGet it:\n"
+                                       f"{HOW_TO_GET_CUB}")
+        self._notes.append("Caltech's train_test_split.txt (classes shared by train and test)")
+        return {r.key: "trainval" if self._meta.is_train[r.key] else "test"
+                for r in records if r.key in self._meta.is_train}
+
+    def boxes(self, records: list[Record]) -> list | None:
+        if self.crop != "bbox":
+            return None
+        if self._meta.boxes is None:
+            log.warning("CUB: data.crop=bbox but CUB_200_2011/bounding_boxes.txt (with images.txt) is not under %s: "
+                        "whole images are used", self.root)
+            return None
+        return [self._meta.boxes.get(r.key) for r in records]
+
+    def cache_name(self) -> str:
+        return f"cub-{self.crop}"
+
+
+class FlowersCaptions(BenchmarkCaptions):
+    """Oxford-102 flowers: 8,189 photos of 102 species, 10 captions each (Reed et al.).
+    The class folder of text_c10 is the label. Without Reed's class lists the split is
+    a seeded 82 train+val / 20 test classes (logged)."""
+
+    name = "Flowers"
+    how_to_get = HOW_TO_GET_FLOWERS
+    layout_help = FLOWERS_LAYOUT
+    test_class_fraction = 20 / 102  # Reed: 82 train+val / 20 test classes
+    val_class_fraction = 20 / 82    # Reed: 62 train / 20 val classes
+
+    def read_records(self) -> tuple[list[Record], dict[str, set[str]]]:
+        text = find_dir(self.root, "text_c10")
+        if text is None:
+            raise DatasetNotFoundError(f"Flowers: no text_c10/ caption folder under data.root={self.root}. "
+                                       f"Expected {FLOWERS_LAYOUT}.\nGet it:\n{HOW_TO_GET_FLOWERS}")
+        jpg = find_dir(self.root, "jpg") or self.root / "jpg"
+        records = records_from_folders(text, lambda klass, name: jpg / f"{name}.jpg")
+        if not records:
+            raise DatasetNotFoundError(f"Flowers: no caption file in {text}. Expected {FLOWERS_LAYOUT}.\n"
+                                       f"Get it:\n{HOW_TO_GET_FLOWERS}")
+        self._notes.append(f"captions in {text}, images in {jpg}")
+        return records, read_reed_class_lists(text.parent, root=self.root)
+
+    def image_split(self, records: list[Record]) -> dict[str, str]:
+        count = min(max(1, round(self.test_class_fraction * len(records))), max(0, len(records) - 1))
+        test = seeded_pick([r.key for r in records], count, self.split_seed)
+        self._notes.append(f"seeded image split: {count} test images (split_seed {self.split_seed}), "
+                           "classes shared by train and test")
+        return {r.key: "test" if r.key in test else "trainval" for r in records}
