@@ -60,6 +60,7 @@ def test_cub_reed_layout_class_disjoint_with_quirks_counted(cub_root, tmp_path, 
     assert stats["images_missing"] == cub_fx.PER_CLASS + 1  # the class without images + one absent JPEG
     assert stats["images_unreadable"] == 1 and stats["empty_caption_files"] == 1
     assert stats["captions_without_image"] == 10 * (cub_fx.PER_CLASS + 2)
+    assert stats["images_in_no_split"] == 0  # "002.Green_Jays" in Reed's lists is the folder 002.Green_Jay
     assert "70 captions skipped (6 images missing, 1 unreadable), 1 empty caption files skipped" in caplog.text
     assert "reed layout" in caplog.text and "Reed's class split" in caplog.text
     assert dm.train_set.count.tolist() == [10] * len(dm.train_set)  # ten captions each, one drawn per epoch

@@ -198,6 +198,7 @@ class BenchmarkCaptions(CaptionDataModule):
         self._notes = []
         records, class_lists = self.read_records()
         self._caption_classes = sorted({r.klass for r in records})
+        class_lists = self._match_class_names(class_lists)
         counts = Counter()
         present = self._present(records, counts)
         part_of = self._assign(present, class_lists, counts)
@@ -210,6 +211,16 @@ class BenchmarkCaptions(CaptionDataModule):
             raise ValueError(f"{self.name}: no training image under {self.root} ({'; '.join(self._notes)}): "
                              "the training classes have no images on disk; add them or use data.split=images")
         return splits
+
+    def _match_class_names(self, class_lists: dict[str, set[str]]) -> dict[str, set[str]]:
+        """Reed's lists spell 15 CUB classes unlike Caltech's folders ("009.Brewers_Blackbird"
+        for "009.Brewer_Blackbird"): a listed class is the folder with the same number."""
+        by_number = {class_label(c, c): c for c in self._caption_classes}
+        matched = {part: {by_number.get(class_label(c, c), c) for c in names} for part, names in class_lists.items()}
+        renamed = sum(len(names - matched[part]) for part, names in class_lists.items())
+        if renamed:
+            self._notes.append(f"{renamed} class names in the split lists matched to folders by number")
+        return matched
 
     def _present(self, records: list[Record], counts: Counter) -> list[Record]:
         """Records whose image is on disk and caption file is not empty."""
