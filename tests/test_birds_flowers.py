@@ -76,6 +76,14 @@ def test_cub_201_character_line_is_kept_and_truncated_to_max_words(cub_root, tmp
     assert len(cub_fx.LONG_LINE) == 201 and int(ds.lengths[i]) == 12
 
 
+def test_cub_caption_folder_spelled_unlike_the_image_folder(cub_root, tmp_path):
+    (cub_root / "text_c10" / "002.Green_Jay").rename(cub_root / "text_c10" / "002.Green_Jays")
+    dm = make(CUBCaptions, cub_root, tmp_path)
+    dm.setup()
+    assert dm.stats["images_missing"] == cub_fx.PER_CLASS + 1  # Green_Jay's birds still found
+    assert 1 in labels(dm.train_set) | labels(dm.val_set)
+
+
 def test_cub_reed_val_classes(cub_root, tmp_path):
     dm = make(CUBCaptions, cub_root, tmp_path, val_split="classes")
     dm.setup()

@@ -219,7 +219,7 @@ class BenchmarkCaptions(CaptionDataModule):
         matched = {part: {by_number.get(class_label(c, c), c) for c in names} for part, names in class_lists.items()}
         renamed = sum(len(names - matched[part]) for part, names in class_lists.items())
         if renamed:
-            self._notes.append(f"{renamed} class names in the split lists matched to folders by number")
+            self._notes.append(f"{renamed} class-list entries matched to folders by number")
         return matched
 
     def _present(self, records: list[Record], counts: Counter) -> list[Record]:
@@ -422,7 +422,11 @@ class CUBCaptions(BenchmarkCaptions):
         images = (cub if cub is not None else self.root / "CUB_200_2011") / "images"
         self._meta = read_caltech_metadata(cub)
         if layout == "reed":
-            records = records_from_folders(captions, lambda klass, name: images / klass / f"{name}.jpg")
+            # a caption folder is paired with the image folder of the same number: spellings differ
+            folders = {class_label(d.name, d.name): d.name for d in images.iterdir() if d.is_dir()} \
+                if images.is_dir() else {}
+            records = records_from_folders(
+                captions, lambda klass, name: images / folders.get(class_label(klass, klass), klass) / f"{name}.jpg")
             lists = read_reed_class_lists(captions.parent, root=self.root)
         else:
             records, lists = self._attngan_records(captions, images)
