@@ -223,7 +223,7 @@ class BenchmarkCaptions(CaptionDataModule):
         return matched
 
     def _present(self, records: list[Record], counts: Counter) -> list[Record]:
-        """Records whose image is on disk and caption file is not empty."""
+        """Records whose image file exists (a missing one's captions are counted as skipped)."""
         present = []
         for r in records:
             if not r.image_file.is_file():
@@ -325,6 +325,9 @@ class BenchmarkCaptions(CaptionDataModule):
         if counts["images_in_no_split"]:
             log.info("%s: %d captioned images are in no split (unused)", self.name, counts["images_in_no_split"])
         log.info("%s: split=%s; %s", self.name, self.split, "; ".join(self._notes))
+        if counts["test/images"] == 0:
+            log.warning("%s: the test split has no image on disk (its classes' images are missing): evaluation "
+                        "after fit has nothing to compare with; add them or use data.split=images", self.name)
         log.info("%s: %s train / val / test images (%s classes)", self.name,
                  " / ".join(str(counts[f"{p}/images"]) for p in SPLITS),
                  " / ".join(str(counts[f"{p}/classes"]) for p in SPLITS))
