@@ -178,7 +178,8 @@ def test_flowers_seeded_class_split_without_split_files(flowers_root, tmp_path, 
     with caplog.at_level(logging.INFO, logger="t2i"):
         dm.setup()
     assert "seeded class-disjoint split of the 7 captioned classes, 6 train+val / 1 test" in caplog.text
-    assert len(labels(dm.test_set)) <= 1 and not (labels(dm.train_set) | labels(dm.val_set)) & labels(dm.test_set)
+    assert len(labels(dm.test_set)) == 1 and not (labels(dm.train_set) | labels(dm.val_set)) & labels(dm.test_set)
+    assert len(dm.test_set) == flowers_fx.PER_CLASS
     stats = dm.stats
     assert stats["images_missing"] == flowers_fx.PER_CLASS + 1 and stats["empty_caption_files"] == 1
     assert stats["captions_without_image"] == 10 * (flowers_fx.PER_CLASS + 1)
