@@ -51,7 +51,7 @@ class EvalMonitor(pl.Callback):
         dm = trainer.datamodule
         split = self._split(dm)
         evaluate = getattr(pl_module, "cpu_threads_applied", None)
-        with torch.no_grad(), (evaluate() if evaluate else contextlib.nullcontext()):
+        with evaluate() if evaluate else contextlib.nullcontext():
             metrics, _, _ = score_generator(pl_module, dm, self.eval_cfg, split, self.samples, reference=split)
         return {k: float(metrics[k]) for k in LOGGED if isinstance(metrics.get(k), (int, float))} | {
             "protocol": metrics["fid_protocol"]}

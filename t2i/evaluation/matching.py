@@ -169,6 +169,7 @@ def _augment(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return padded[..., dy:dy + images.shape[-2], dx:dx + images.shape[-1]]
 
 
+@torch.enable_grad()  # callers may be under no_grad (the in-training monitor, evaluation)
 def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
     from tqdm.auto import tqdm
 

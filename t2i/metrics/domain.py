@@ -81,6 +81,7 @@ def cache_key(datamodule) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
+@torch.enable_grad()  # callers may be under no_grad (the in-training monitor, evaluation)
 def train_domain_classifier(datamodule, cache_dir: str | Path, epochs: int = 4, max_train: int = 20000,
                             batch_size: int = 128, seed: int = 0) -> tuple[DomainClassifier, dict]:
     """Train (or load from `cache_dir`) the classifier for `datamodule`'s `targets`.
