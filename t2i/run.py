@@ -68,6 +68,8 @@ def train(cfg: DictConfig) -> dict:
     if int(cfg.eval.get("every_n_steps", 0) or 0) > 0 and is_generator(model):
         monitor = EvalMonitor(cfg.eval, output_dir(cfg) / "checkpoints")
         callbacks.append(monitor)
+        if trainer_is_real(cfg):
+            monitor.prepare(datamodule)
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
@@ -90,6 +92,11 @@ def train(cfg: DictConfig) -> dict:
         metrics.update(evaluate_model(model, datamodule, cfg, output_dir(cfg), checkpoint=which, step=step))
     finish_wandb(exit_code=0)
     return metrics
+
+
+def trainer_is_real(cfg: DictConfig) -> bool:
+    """Not a fast_dev_run (which never evaluates)."""
+    return not cfg.trainer.get("fast_dev_run")
 
 
 def is_generator(model) -> bool:

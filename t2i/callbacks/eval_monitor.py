@@ -42,6 +42,18 @@ class EvalMonitor(pl.Callback):
     def load_state_dict(self, state: dict) -> None:
         self.best_score, self.best_step = float(state["best_score"]), int(state["best_step"])
 
+    def prepare(self, datamodule) -> None:
+        """Build the feature networks (domain classifier, matching evaluator: minutes the
+        first time, cached after) before fit, so trainer.max_time is spent on training."""
+        from t2i.evaluation.features import feature_space, is_captioned
+        from t2i.evaluation.generators import cache_dir_of
+        from t2i.evaluation.matching import matching_evaluator
+
+        datamodule.setup("fit")
+        feature_space(self.eval_cfg, datamodule, cache_dir_of(self.eval_cfg))
+        if is_captioned(datamodule) and not getattr(datamodule, "target_names", None):
+            matching_evaluator(datamodule, cache_dir_of(self.eval_cfg), self.eval_cfg.get("matching"))
+
     def _split(self, datamodule) -> str:
         return "val" if getattr(datamodule, "val_set", None) is not None and len(datamodule.val_set) else "train"
 
