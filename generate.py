@@ -6,7 +6,7 @@ vocabulary and word vectors are stored in the checkpoint."""
 import hydra
 from omegaconf import DictConfig
 
-from t2i.tasks.text_to_image import generate_from_checkpoint
+from t2i.run import generate_from_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="generate")

@@ -9,8 +9,11 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torchvision.utils import save_image
 
 from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnSigterm
+from t2i.callbacks.eval_monitor import EvalMonitor
+from t2i.callbacks.samples import grid
 from t2i.loggers import finish_wandb
 
 log = logging.getLogger("t2i")
@@ -61,6 +64,12 @@ def train(cfg: DictConfig) -> dict:
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)),
                   SaveOnSigterm(output_dir(cfg) / "checkpoints")]
+    monitor = None
+    if int(cfg.eval.get("every_n_steps", 0) or 0) > 0 and is_generator(model):
+        monitor = EvalMonitor(cfg.eval, output_dir(cfg) / "checkpoints")
+        callbacks.append(monitor)
+        if trainer_is_real(cfg):
+            monitor.prepare(datamodule)
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
@@ -79,9 +88,39 @@ def train(cfg: DictConfig) -> dict:
         raise
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     if cfg.get("evaluate_after_fit") and trainer.is_global_zero and not trainer.fast_dev_run:
-        metrics.update(evaluate_model(model, datamodule, cfg, output_dir(cfg)))
+        which, step = choose_weights(model, cfg, monitor, trainer.global_step)
+        metrics.update(evaluate_model(model, datamodule, cfg, output_dir(cfg), checkpoint=which, step=step))
     finish_wandb(exit_code=0)
     return metrics
+
+
+def trainer_is_real(cfg: DictConfig) -> bool:
+    """Not a fast_dev_run (which never evaluates)."""
+    return not cfg.trainer.get("fast_dev_run")
+
+
+def is_generator(model) -> bool:
+    """GANs: what the monitor and the FID evaluation score."""
+    return hasattr(model, "sample") and hasattr(model, "generate")
+
+
+def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_step: int) -> tuple[str, int]:
+    """The weights the evaluation after fit scores: best.ckpt (by val/fid) when the
+    monitor kept one and eval.use_best, else the last ones. Loads them into `model`."""
+    best = output_dir(cfg) / "checkpoints" / "best.ckpt"
+    if monitor is None or not cfg.eval.get("use_best", True):
+        if is_generator(model) and cfg.get("evaluate_after_fit"):
+            log.info("evaluating the last weights (step %d): no in-training monitor (eval.every_n_steps=0), so no "
+                     "best.ckpt", last_step)
+        return "last", last_step
+    if not best.exists():
+        log.warning("no %s was written (no monitor step reached): evaluating the last weights", best)
+        return "last", last_step
+    state = torch.load(best, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["state_dict"])
+    log.info("evaluating best.ckpt (step %d, val/fid %.3f) rather than the last weights (step %d)",
+             monitor.best_step, monitor.best_score, last_step)
+    return "best", int(state.get("global_step", monitor.best_step))
 
 
 def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None):
@@ -106,9 +145,12 @@ def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None):
     return model, datamodule, cfg
 
 
-def evaluate_model(model, datamodule, cfg: DictConfig, out_dir: Path) -> dict:
+def evaluate_model(model, datamodule, cfg: DictConfig, out_dir: Path, checkpoint: str | None = None,
+                   step: int | None = None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = model.evaluate(datamodule, cfg.eval, out_dir)
+    if checkpoint is not None:
+        metrics.update(checkpoint=checkpoint, step=step)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     log.info("metrics written to %s:\n%s", out_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
@@ -122,8 +164,64 @@ def evaluate(cfg: DictConfig) -> dict:
     data_overrides = {k: v for k, v in (cfg.get("data") or {}).items() if v is not None}
     if data_overrides:  # e.g. data.root=... given on the command line
         overrides.data = data_overrides
-    model, datamodule, run_cfg = load_checkpoint(cfg.ckpt_path, overrides)
+    path = evaluated_checkpoint(cfg.ckpt_path)
+    model, datamodule, run_cfg = load_checkpoint(path, overrides)
     pl.seed_everything(cfg.seed, workers=True)
     device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device)
-    return evaluate_model(model, datamodule, run_cfg, output_dir(cfg))
+    step = torch.load(path, map_location="cpu", weights_only=False).get("global_step")
+    return evaluate_model(model, datamodule, run_cfg, output_dir(cfg), checkpoint=Path(path).stem, step=step)
+
+
+def evaluated_checkpoint(ckpt_path: str) -> str:
+    """ckpt_path as given; a missing best.ckpt (the run had no monitor) falls back to the
+    last.ckpt beside it, with a log line."""
+    path = Path(ckpt_path).expanduser()
+    if not path.exists() and path.name == "best.ckpt" and (path.parent / "last.ckpt").exists():
+        log.warning("%s does not exist (the run kept no best checkpoint: eval.every_n_steps=0?): evaluating "
+                    "last.ckpt instead", path)
+        return str(path.parent / "last.ckpt")
+    return str(path)
+
+
+# ------------------------------------------------------------------ generate.py
+def slug(text: str, max_len: int = 60) -> str:
+    """A file-name-safe form of a caption."""
+    words = "".join(c if c.isalnum() else "_" for c in text.lower()).split("_")
+    return "_".join(w for w in words if w)[:max_len] or "caption"
+
+
+def generate_from_checkpoint(cfg) -> list[Path]:
+    """generate.py: images for typed captions from a checkpoint (no dataset needed: the
+    vocabulary and word vectors travel in the checkpoint). Writes, per caption,
+    `<slug>_<i>.png` for each image and `<slug>.png` with all of them. Unknown words
+    are warned about (by the data module's `encode`) and count as zero vectors."""
+    if not cfg.get("ckpt_path"):
+        raise ValueError("generate.py needs ckpt_path=PATH/TO/last.ckpt")
+    texts = cfg.get("text")
+    texts = [texts] if isinstance(texts, str) else list(texts or [])
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise ValueError('generate.py needs text="a caption" (or text=["one","two"])')
+    n = int(cfg.get("n", 8))
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
+    if not hasattr(datamodule, "encode") or not hasattr(model, "images_for_text"):
+        raise ValueError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
+                         "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
+    device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
+    encoded = datamodule.encode(texts)
+    images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for text, per_caption in zip(texts, images):
+        name = slug(text)
+        for i, image in enumerate(per_caption):
+            save_image(image.clamp(-1, 1) * 0.5 + 0.5, out_dir / f"{name}_{i}.png")
+            written.append(out_dir / f"{name}_{i}.png")
+        save_image(grid(per_caption, nrow=n), out_dir / f"{name}.png")
+        written.append(out_dir / f"{name}.png")
+        log.info("%r: %d images in %s (%s_*.png, grid %s.png)", text, n, out_dir, name, name)
+    return written

@@ -10,16 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2i.evaluation import image_quality_or_null
+from t2i.evaluation import image_quality
 from t2i.metrics.alignment import alignment_classifier, alignment_metrics, derangement
 from t2i.nets.conv_lstm import ConvLSTM, WordSequenceGenerator
 from t2i.nets.text_encoders import LSTMEncoder, MatchingDiscriminator, MeanEncoder, TextConditionedGenerator
-from t2i.run import evaluate, train
+from t2i.run import evaluate, generate_from_checkpoint, train
 from t2i.tasks.text_to_image import (
     GANCLS,
     CondDCGANLSTM,
     differs_from_rolled,
-    generate_from_checkpoint,
     hardest_wrong,
     same_caption,
 )
@@ -279,15 +278,16 @@ def test_alignment_is_high_on_real_images_and_low_when_shuffled(tmp_path):
     assert alignment_metrics(classifier, blank, real, targets)["alignment_accuracy"] < 0.65
 
 
-def test_no_feature_space_gives_null_fid_not_a_crash(tmp_path):
-    class NoDomain:
+def test_no_feature_space_is_a_clear_error(tmp_path):
+    """Data with neither labels nor captions, and no Inception weights: the error says how
+    to get a number instead of writing a made-up one."""
+    class Unlabelled:
         domain_name = None
 
     from omegaconf import OmegaConf
-    cfg = OmegaConf.create({"feature_extractor": "domain", "batch_size": 10})
-    images = torch.rand(10, 3, 32, 32)
-    metrics = image_quality_or_null(images, images, cfg, NoDomain(), tmp_path)
-    assert metrics["fid"] is None and metrics["kid_mean"] is None and "Inception" in metrics["fid_note"]
+    cfg = OmegaConf.create({"feature_extractor": "auto", "batch_size": 10})
+    with pytest.raises(RuntimeError, match="inception_weights"):
+        image_quality(torch.rand(10, 3, 32, 32), Unlabelled(), cfg, tmp_path)
 
 
 # ------------------------------------------------ evaluate.py and generate.py
@@ -313,20 +313,29 @@ def test_evaluate_writes_alignment_and_captions_png(t2i_ckpt, make_cfg, tmp_path
         assert picture.width > 250 + 7 * 64 and picture.height > 8 * 64  # 8 captions x (real + 6 generated)
 
 
-def test_flickr_evaluation_without_a_feature_space_writes_null_fid_and_captions_png(make_cfg, tmp_path):
-    """Photographs have no domain classifier: with no Inception weights FID/KID are null
-    with a note, there are no alignment keys (no targets), and captions.png is written."""
-    from tests.fixtures import write_fixture
-    overrides = write_fixture("flickr", tmp_path / "flickr")
+def test_flickr_evaluation_scores_in_the_matching_space(make_cfg, tmp_path):
+    """Photographs have no domain classifier: offline, FID/KID/precision/recall are computed
+    in the matching evaluator's image space (labelled domain:...-matching, with the
+    protocol), R-precision with its ceiling and floor; captions.png and the interpolation
+    pictures are written."""
+    from tests.fixtures import scenes
+    scenes.write(tmp_path / "flickr", sizes=(200, 10, 120))
     train(make_cfg(["experiment=flickr_t2i", "model.ngf=4", "model.ndf=8", "model.map_channels=2",
                     "model.hidden_channels=2", "data.embedding_dim=16", "data.word2vec.epochs=2", "data.batch_size=8",
-                    "trainer.max_steps=1", "trainer.enable_progress_bar=false", "logger=csv", *overrides]))
-    cfg = make_cfg([f"ckpt_path={tmp_path / 'run/checkpoints/last.ckpt'}", "eval.num_samples=4",
-                    "eval.feature_extractor=domain"], name="evaluate", out=tmp_path / "eval")
+                    "data.image_size=32", f"data.root={tmp_path / 'flickr'}",
+                    "trainer.max_steps=1", "trainer.enable_progress_bar=false", "logger=csv"]))
+    cfg = make_cfg([f"ckpt_path={tmp_path / 'run/checkpoints/last.ckpt'}", "eval.num_samples=120",
+                    "eval.kid_subset_size=50", "eval.matching.steps=20", "eval.r_precision_draws=2"],
+                   name="evaluate", out=tmp_path / "eval")
     metrics = evaluate(cfg)
-    assert metrics["fid"] is None and metrics["kid_mean"] is None and "inception_weights" in metrics["fid_note"]
+    assert metrics["fid"] > 0 and metrics["fid_feature_extractor"].endswith("-matching")
+    assert metrics["fid_feature_extractor"].startswith("domain:")
+    assert "120 generated" in metrics["fid_protocol"] and metrics["fid_feature_extractor"] in metrics["fid_protocol"]
+    for key in ("precision", "recall", "r_precision", "r_precision_real", "r_precision_shuffled", "r_precision_std"):
+        assert 0 <= metrics[key] <= 1, key
     assert not any(k.startswith("alignment") for k in metrics)
-    assert (tmp_path / "eval" / "captions.png").stat().st_size > 0
+    for picture in ("captions.png", "samples.png", "interpolation.png", "text_interpolation.png"):
+        assert (tmp_path / "eval" / picture).stat().st_size > 0
 
 
 def test_generate_writes_images_and_warns_on_unknown_words(t2i_ckpt, make_cfg, tmp_path, caplog):

@@ -100,6 +100,10 @@ class BaseDataModule(pl.LightningDataModule):
     channels: int = 3
     image_size: int = 64
     domain_name: str | None = None  # set where a domain feature extractor makes sense
+    # Whether the run's seed changes the images of the splits (generated shapes: yes; files
+    # split with a fixed split seed: no). When it does not, runs of every seed share one
+    # cached domain classifier and reference statistics, so their numbers compare.
+    seed_changes_data: bool = True
 
     def __init__(self, root: str = "data", batch_size: int = 64, num_workers: int = 0,
                  seed: int = 0, pin_memory: bool = False, channels: int | None = None):

@@ -239,6 +239,7 @@ class FlickrCaptions(CaptionDataModule):
     """Flickr8k / Flickr30k: RGB images (cached at image_size) with 5 captions each."""
 
     channels = 3
+    seed_changes_data = False  # split_seed, not the run's seed, makes the splits
 
     def __init__(self, variant: str = "auto", image_size: int = 64, val_size: int = 1000, test_size: int = 1000,
                  split_seed: int = 0, cache_workers: int | None = None, **kw):

@@ -43,12 +43,15 @@ class _LabelledImages(BaseDataModule):
     """Shared by MNIST and CIFAR-10: train/val carved from train, official test."""
 
     target_names = ("label",)
+    seed_changes_data = False  # the val split has its own seed: runs of any seed share splits and feature nets
 
-    def __init__(self, image_size: int = 32, val_size: int = 5000, download: bool = False, **kw):
+    def __init__(self, image_size: int = 32, val_size: int = 5000, download: bool = False, split_seed: int = 0,
+                 **kw):
         super().__init__(**kw)
         if image_size not in (32, 64):
             raise ValueError(f"data.image_size must be 32 or 64, got {image_size}")
         self.image_size, self.val_size, self.download = image_size, val_size, download
+        self.split_seed = split_seed
 
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -60,7 +63,7 @@ class _LabelledImages(BaseDataModule):
         if self.train_set is not None:
             return
         images, labels = self.load(train=True)
-        tr, va = split_train_val(len(images), self.val_size, self.seed)
+        tr, va = split_train_val(len(images), self.val_size, self.split_seed)
         self.train_set = self._dataset(images[tr], labels[tr])
         self.val_set = self._dataset(images[va], labels[va])
         self.test_set = self._dataset(*self.load(train=False))

@@ -72,15 +72,20 @@ def accuracy(classifier: DomainClassifier, images: torch.Tensor, targets: torch.
 
 
 def cache_key(datamodule) -> str:
-    """What the classifier depends on: the data module's class and settings."""
+    """What the classifier (and reference features) depend on: the data module's class and
+    the settings that change its images (the run's seed only where it generates them)."""
+    ignore = {"batch_size", "num_workers", "pin_memory", "root", "prepare_data_per_node",
+              "allow_zero_length_dataloader_with_multiple_devices"}
+    if not getattr(datamodule, "seed_changes_data", True):
+        ignore.add("seed")
     settings = {k: v for k, v in vars(datamodule).items()
                 if isinstance(v, (int, float, str, bool, tuple, list, dict)) and not k.startswith("_")
-                and k not in ("batch_size", "num_workers", "pin_memory", "root", "prepare_data_per_node",
-                              "allow_zero_length_dataloader_with_multiple_devices")}
+                and k not in ignore}
     blob = json.dumps([type(datamodule).__name__, settings], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
+@torch.enable_grad()  # callers may be under no_grad (the in-training monitor, evaluation)
 def train_domain_classifier(datamodule, cache_dir: str | Path, epochs: int = 4, max_train: int = 20000,
                             batch_size: int = 128, seed: int = 0) -> tuple[DomainClassifier, dict]:
     """Train (or load from `cache_dir`) the classifier for `datamodule`'s `targets`.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from t2i.evaluation import evaluate_unconditional
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.tasks.gan import GANTask, bce
 
@@ -31,5 +32,4 @@ class DCGAN(GANTask):
         return bce(logits, 1.0), {"train/d_fake_g": torch.sigmoid(logits).mean()}
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        from t2i.evaluation import evaluate_unconditional
         return evaluate_unconditional(self, datamodule, eval_cfg, out_dir)

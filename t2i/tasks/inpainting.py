@@ -216,7 +216,7 @@ def evaluate_inpainting(model, datamodule, eval_cfg, out_dir: Path) -> dict:
     metrics.update(num_test_images=len(target), captions=getattr(datamodule, "captions", None),
                    metric_pixel_range="[0, 1]", **counts)
     full = paste_centre(split["image"], split["pred"])
-    metrics.update(full_image_quality(split["image"], full, eval_cfg, datamodule))
+    metrics.update(full_image_quality(full, eval_cfg, datamodule))
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = int(eval_cfg.get("inpainting_rows", 8))
     inpainting_picture(split["masked"][:rows], full[:rows], split["image"][:rows], split["caption"][:rows],
@@ -226,16 +226,17 @@ def evaluate_inpainting(model, datamodule, eval_cfg, out_dir: Path) -> dict:
     return metrics
 
 
-def full_image_quality(real: torch.Tensor, full: torch.Tensor, eval_cfg, datamodule) -> dict:
+def full_image_quality(full: torch.Tensor, eval_cfg, datamodule) -> dict:
     """FID/KID/IS of the full reconstructions (border + predicted centre) against the
     real images, only with Inception weights: a feature space for photos."""
     if not eval_cfg.get("inception_weights"):
         return {"fid": None, "fid_note": "FID of the full reconstructions needs Inception weights: evaluate with "
                                          "eval.inception_weights=PATH/pt_inception-2015-12-05-6726825d.pth"}
-    from t2i.metrics.image_quality import image_quality
+    from t2i.evaluation import image_quality
 
     cfg = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(eval_cfg)), {"feature_extractor": "inception"})
-    out = image_quality(real, full, cfg, datamodule, eval_cfg.get("cache_dir") or ".cache")
+    # the reference: the same first len(full) test images the centres were predicted for
+    out = image_quality(full, datamodule, cfg, eval_cfg.get("cache_dir") or ".cache", reference="test")
     out["fid_images"] = "full reconstructions (visible border + predicted centre) vs the real test images"
     return out
 

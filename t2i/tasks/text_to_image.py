@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from t2i.evaluation import evaluate_text_to_image
 from t2i.nets.conv_lstm import WordSequenceGenerator
 from t2i.nets.dcgan import Discriminator
 from t2i.nets.text_encoders import MatchingDiscriminator, TextConditionedGenerator
@@ -111,7 +111,6 @@ class TextToImageGAN(CPUThreads, GANTask):
                 avg.copy_(live)  # batch-norm statistics: the live ones
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        from t2i.evaluation import evaluate_text_to_image
         with self.cpu_threads_applied():
             return evaluate_text_to_image(self, datamodule, eval_cfg, out_dir)
 
@@ -278,51 +277,3 @@ class CondDCGANLSTM(TextToImageGAN):
         return adversarial + self.l2_weight * distance, {
             "train/g_adversarial": adversarial, "train/g_distance": distance,
             "train/d_fake_g": torch.sigmoid(logits).mean()}
-
-
-# ------------------------------------------------------------------ generate.py
-def slug(text: str, max_len: int = 60) -> str:
-    """A file-name-safe form of a caption."""
-    words = "".join(c if c.isalnum() else "_" for c in text.lower()).split("_")
-    return "_".join(w for w in words if w)[:max_len] or "caption"
-
-
-def generate_from_checkpoint(cfg) -> list[Path]:
-    """generate.py: images for typed captions from a checkpoint (no dataset needed: the
-    vocabulary and word vectors travel in the checkpoint). Writes, per caption,
-    `<slug>_<i>.png` for each image and `<slug>.png` with all of them. Unknown words
-    are warned about (by the data module's `encode`) and count as zero vectors."""
-    from torchvision.utils import save_image
-
-    from t2i.callbacks.samples import grid
-    from t2i.run import load_checkpoint
-
-    if not cfg.get("ckpt_path"):
-        raise ValueError("generate.py needs ckpt_path=PATH/TO/last.ckpt")
-    texts = cfg.get("text")
-    texts = [texts] if isinstance(texts, str) else list(texts or [])
-    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
-        raise ValueError('generate.py needs text="a caption" (or text=["one","two"])')
-    n = int(cfg.get("n", 8))
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
-    if not hasattr(datamodule, "encode") or not isinstance(model, TextToImageGAN):
-        raise ValueError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
-                         "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
-    device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(device)
-    encoded = datamodule.encode(texts)
-    images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))
-    out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for text, per_caption in zip(texts, images):
-        name = slug(text)
-        for i, image in enumerate(per_caption):
-            save_image(image.clamp(-1, 1) * 0.5 + 0.5, out_dir / f"{name}_{i}.png")
-            written.append(out_dir / f"{name}_{i}.png")
-        save_image(grid(per_caption, nrow=n), out_dir / f"{name}.png")
-        written.append(out_dir / f"{name}.png")
-        log.info("%r: %d images in %s (%s_*.png, grid %s.png)", text, n, out_dir, name, name)
-    return written

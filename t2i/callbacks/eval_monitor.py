@@ -1,0 +1,95 @@
+"""Evaluation during training: every N generator steps, score the generator on the val
+split (the same code as evaluate.py, fewer samples), log the numbers as `val/*`, and keep
+`checkpoints/best.ckpt` by `val/fid`. Choosing the best on val keeps the test split for
+the final, reported number.
+
+Under DDP the scoring runs on rank 0 (every image counts once); the numbers are then
+broadcast so every rank agrees on whether to save (saving is collective)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+log = logging.getLogger("t2i")
+LOGGED = ("fid", "kid_mean", "precision", "recall", "r_precision", "r_precision_real", "r_precision_shuffled",
+          "alignment_accuracy")
+
+
+class EvalMonitor(pl.Callback):
+    def __init__(self, eval_cfg, dirpath: str | Path):
+        self.eval_cfg = eval_cfg
+        self.every = int(eval_cfg.get("every_n_steps", 0) or 0)
+        self.samples = int(eval_cfg.get("monitor_samples", 1000))
+        if self.every < 0:
+            raise ValueError(f"eval.every_n_steps must be >= 0 (0 turns the monitor off), got {self.every}")
+        if self.samples < 2:
+            raise ValueError(f"eval.monitor_samples must be >= 2, got {self.samples}")
+        self.path = Path(dirpath) / "best.ckpt"
+        self.best_score, self.best_step, self.last_step = math.inf, -1, -1
+
+    @property
+    def state_key(self) -> str:
+        return "EvalMonitor"
+
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score, "best_step": self.best_step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_score, self.best_step = float(state["best_score"]), int(state["best_step"])
+
+    def prepare(self, datamodule) -> None:
+        """Build the feature networks (domain classifier, matching evaluator: minutes the
+        first time, cached after) before fit, so trainer.max_time is spent on training."""
+        from t2i.evaluation.features import feature_space, is_captioned
+        from t2i.evaluation.generators import cache_dir_of
+        from t2i.evaluation.matching import matching_evaluator
+
+        datamodule.setup("fit")
+        feature_space(self.eval_cfg, datamodule, cache_dir_of(self.eval_cfg))
+        if is_captioned(datamodule) and not getattr(datamodule, "target_names", None):
+            matching_evaluator(datamodule, cache_dir_of(self.eval_cfg), self.eval_cfg.get("matching"))
+
+    def _split(self, datamodule) -> str:
+        return "val" if getattr(datamodule, "val_set", None) is not None and len(datamodule.val_set) else "train"
+
+    def score(self, trainer: pl.Trainer, pl_module) -> dict:
+        from t2i.evaluation import score_generator
+
+        dm = trainer.datamodule
+        split = self._split(dm)
+        evaluate = getattr(pl_module, "cpu_threads_applied", None)
+        with evaluate() if evaluate else contextlib.nullcontext():
+            metrics, _, _ = score_generator(pl_module, dm, self.eval_cfg, split, self.samples, reference=split)
+        return {k: float(metrics[k]) for k in LOGGED if isinstance(metrics.get(k), (int, float))} | {
+            "protocol": metrics["fid_protocol"]}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if self.every <= 0 or trainer.fast_dev_run or trainer.sanity_checking or step == 0 \
+                or step % self.every or step == self.last_step:
+            return
+        self.last_step = step
+        metrics = self.score(trainer, pl_module) if trainer.is_global_zero else None
+        metrics = trainer.strategy.broadcast(metrics, src=0)
+        protocol = metrics.pop("protocol")
+        logged = {f"val/{k}": v for k, v in metrics.items()}
+        for logger in trainer.loggers:
+            logger.log_metrics(logged, step=step)
+        for k, v in logged.items():
+            trainer.callback_metrics[k] = torch.tensor(v)
+        improved = metrics["fid"] < self.best_score
+        if improved:
+            self.best_score, self.best_step = metrics["fid"], step
+        if trainer.is_global_zero:
+            log.info("step %d: val/fid %.3f%s (%s)%s", step, metrics["fid"],
+                     "".join(f", val/{k} {metrics[k]:.3f}" for k in ("precision", "recall", "r_precision",
+                                                                     "alignment_accuracy") if k in metrics),
+                     protocol, "  -> best.ckpt" if improved else "")
+        if improved:
+            trainer.save_checkpoint(self.path)
+

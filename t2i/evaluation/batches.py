@@ -1,0 +1,30 @@
+"""Items of a data module's splits as batches, in the order every evaluation uses."""
+from __future__ import annotations
+
+import torch
+
+
+def split_dataset(datamodule, split: str):
+    """A split's dataset (set up on demand): train | val | test."""
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train|val|test, got {split!r}")
+    if getattr(datamodule, "train_set", None) is None or (split == "test" and datamodule.test_set is None):
+        datamodule.setup("test" if split == "test" else "fit")
+    dataset = {"train": datamodule.train_set, "val": datamodule.val_set, "test": datamodule.test_set}[split]
+    if dataset is None or len(dataset) == 0:
+        raise ValueError(f"{type(datamodule).__name__} has no {split} split to evaluate on")
+    return dataset
+
+
+def eval_batches(datamodule, n: int, batch_size: int, split: str = "test"):
+    """Up to n items of a split as batches (real images and their conditioning)."""
+    dataset = split_dataset(datamodule, split)
+    collate = getattr(datamodule, "collate_fn", None) or torch.utils.data.default_collate
+    n = min(n, len(dataset))
+    for s in range(0, n, batch_size):
+        yield collate([dataset[i] for i in range(s, min(n, s + batch_size))])
+
+
+def split_images(datamodule, split: str, n: int, batch_size: int = 256) -> torch.Tensor:
+    """The first n real images of a split, float in [-1, 1]."""
+    return torch.cat([b["image"] for b in eval_batches(datamodule, n, batch_size, split)])

@@ -1,0 +1,128 @@
+"""Scoring a generator: one code path for the in-training monitor (val split, few
+samples, numbers only) and for evaluate.py (test split, eval.num_samples, pictures), so
+a number means the same thing in both."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from t2i.evaluation.batches import eval_batches
+from t2i.evaluation.features import is_captioned
+from t2i.evaluation.pictures import (
+    captions_picture,
+    distinct_caption_items,
+    latent_interpolation,
+    log_pictures,
+    save_grid,
+    text_interpolation,
+)
+from t2i.evaluation.scores import image_quality
+
+log = logging.getLogger("t2i")
+
+
+def cache_dir_of(eval_cfg) -> str:
+    return eval_cfg.get("cache_dir") or ".cache"
+
+
+def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, eval_cfg) -> dict:
+    """R-precision of generated images (with the real ceiling and shuffled floor) in the
+    matching evaluator's space."""
+    from t2i.evaluation.matching import caption_codes, matching_evaluator, r_precision
+    from t2i.metrics.alignment import derangement
+
+    captions = [c for b in batches for c in b["caption"]]
+    distinct = int(caption_codes(captions).unique().numel())
+    if distinct < 100 and getattr(datamodule, "target_names", None):
+        return {"r_precision": None, "r_precision_note": f"{distinct} distinct captions: R-precision needs 100 "
+                f"(1 + 99 distractors); {type(datamodule).__name__} is scored by alignment_accuracy instead"}
+    evaluator, report = matching_evaluator(datamodule, cache_dir_of(eval_cfg), eval_cfg.get("matching"))
+    token_ids, length = torch.cat([b["token_ids"] for b in batches]), torch.cat([b["length"] for b in batches])
+    text = evaluator.embed_texts(token_ids, length)
+    real = torch.cat([b["image"] for b in batches])
+    draws, seed = int(eval_cfg.get("r_precision_draws", 10)), int(eval_cfg.get("seed", 0))
+    fake_emb = evaluator.embed_images(fake)
+    ours, ours_std = r_precision(fake_emb, text, captions, draws=draws, seed=seed)
+    ceiling, _ = r_precision(evaluator.embed_images(real), text, captions, draws=draws, seed=seed)
+    floor, _ = r_precision(fake_emb, text, captions, truth=derangement(len(captions), seed), draws=draws, seed=seed)
+    return {"r_precision": ours, "r_precision_std": ours_std, "r_precision_real": ceiling,
+            "r_precision_shuffled": floor, "r_precision_protocol":
+            f"matching evaluator ({dataset_label(datamodule)}, trained on train) | {len(captions)} test captions, "
+            f"1 true + 99 distractors, {draws} draws", **report}
+
+
+def dataset_label(datamodule) -> str:
+    from t2i.evaluation.matching import dataset_name
+    return dataset_name(datamodule)
+
+
+def alignment(fake: torch.Tensor, batches: list[dict], datamodule, eval_cfg) -> dict:
+    from t2i.metrics.alignment import alignment_classifier, alignment_metrics
+
+    targets = torch.cat([b["targets"] for b in batches])
+    real = torch.cat([b["image"] for b in batches])
+    classifier = alignment_classifier(datamodule, cache_dir_of(eval_cfg))
+    return alignment_metrics(classifier, fake, real, targets, seed=int(eval_cfg.get("seed", 0)))
+
+
+def score_generator(model, datamodule, eval_cfg, split: str, n: int, reference: str | None = None
+                    ) -> tuple[dict, torch.Tensor, list[dict]]:
+    """Generate one image per item of the first n items of `split`, and score them:
+    FID/KID/precision/recall against the reference split, plus R-precision and alignment
+    where the data has captions / attribute targets. Returns (metrics, images, batches)."""
+    bs = int(eval_cfg.batch_size)
+    batches = list(eval_batches(datamodule, n, bs, split))
+    fake = model.sample(batches)
+    metrics = image_quality(fake, datamodule, eval_cfg, cache_dir_of(eval_cfg), generated_from=split,
+                            reference=reference)
+    if is_captioned(datamodule) and "token_ids" in batches[0]:
+        metrics.update(text_matching_metrics(fake, batches, datamodule, eval_cfg))
+    if getattr(datamodule, "target_names", None) and all("targets" in b for b in batches) \
+            and "word_vectors" in batches[0]:
+        metrics.update(alignment(fake, batches, datamodule, eval_cfg))
+    return metrics, fake, batches
+
+
+def write_pictures(model, datamodule, eval_cfg, out_dir: Path, fake: torch.Tensor) -> list[Path]:
+    """samples.png, interpolation.png and, for text-to-image models, captions.png and
+    text_interpolation.png."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed = int(eval_cfg.get("seed", 0))
+    paths = [out_dir / "samples.png", out_dir / "interpolation.png"]
+    save_grid(fake, paths[0])
+    collate = getattr(datamodule, "collate_fn", None) or torch.utils.data.default_collate
+    text_model = hasattr(model, "images_for_text") and is_captioned(datamodule)
+    if text_model:
+        k, m = int(eval_cfg.get("num_captions", 8)), int(eval_cfg.get("images_per_caption", 6))
+        items = distinct_caption_items(datamodule.test_set, 2 * k)
+        rows = collate(items[:k])
+        generated = model.images_for_text(rows, m, seed=seed)
+        captions_picture([it["caption"] for it in items[:k]], torch.stack([it["image"] for it in items[:k]]),
+                         generated, out_dir / "captions.png")
+        paths.insert(1, out_dir / "captions.png")
+        half = len(items) // 2
+        if half:
+            text_interpolation(model, collate(items[:half]), collate(items[half:2 * half]),
+                               out_dir / "text_interpolation.png", seed=seed)
+            paths.append(out_dir / "text_interpolation.png")
+    else:
+        rows = next(iter(eval_batches(datamodule, 8, 8, "test")))
+    latent_interpolation(model, rows, out_dir / "interpolation.png", seed=seed)
+    log_pictures(paths)
+    return paths
+
+
+def evaluate_generator(model, datamodule, eval_cfg, out_dir: Path) -> dict:
+    """evaluate.py for every GAN: eval.num_samples images from the test split's
+    conditioning, scored, and the pictures."""
+    metrics, fake, _ = score_generator(model, datamodule, eval_cfg, "test", int(eval_cfg.num_samples))
+    write_pictures(model, datamodule, eval_cfg, out_dir, fake)
+    return metrics
+
+
+# the names the tasks use
+evaluate_unconditional = evaluate_generator
+evaluate_text_to_image = evaluate_generator

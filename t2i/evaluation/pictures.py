@@ -1,0 +1,146 @@
+"""The pictures an evaluation writes: samples.png, captions.png (text-to-image),
+interpolation.png (a walk in z between fixed pairs) and text_interpolation.png (GAN-INT's
+picture: z fixed, a walk between two captions' embeddings)."""
+from __future__ import annotations
+
+import logging
+import textwrap
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+from torchvision.utils import save_image
+
+from t2i.callbacks.samples import grid
+from t2i.data.base import to_uint8
+
+log = logging.getLogger("t2i")
+
+
+def distinct_caption_items(dataset, k: int, scan: int = 2000) -> list[dict]:
+    """The first k items of a split with pairwise different captions."""
+    items, seen = [], set()
+    for i in range(min(len(dataset), scan)):
+        item = dataset[i]
+        if item["caption"] not in seen:
+            seen.add(item["caption"])
+            items.append(item)
+        if len(items) == k:
+            break
+    return items
+
+
+def _tile(image: torch.Tensor, cell: int) -> Image.Image:
+    array = to_uint8(image).expand(3, -1, -1).permute(1, 2, 0).numpy()
+    return Image.fromarray(array).resize((cell, cell), Image.NEAREST)
+
+
+def captions_picture(captions: list[str], real: torch.Tensor, generated: torch.Tensor, path: Path,
+                     cell: int = 64, text_width: int = 250) -> None:
+    """One row per caption: its text, its real image, then its generated images
+    (`generated` (k, m, C, S, S)); all images in [-1, 1]."""
+    k, m = generated.shape[:2]
+    cell = max(cell, real.shape[-1])
+    pad, header = 4, 18
+    sheet = Image.new("RGB", (text_width + (1 + m) * (cell + pad) + pad, header + k * (cell + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((pad, 2), "held-out caption", fill="black")
+    draw.text((text_width + pad, 2), "real", fill="black")
+    draw.text((text_width + 2 * pad + cell, 2), f"generated ({m} noise draws)", fill="black")
+    for row, caption in enumerate(captions):
+        top = header + row * (cell + pad)
+        draw.multiline_text((pad, top + 2), "\n".join(textwrap.wrap(caption, 40)[:5]), fill="black")
+        sheet.paste(_tile(real[row], cell), (text_width + pad, top))
+        for j in range(m):
+            sheet.paste(_tile(generated[row, j], cell), (text_width + pad + (1 + j) * (cell + pad), top))
+    sheet.save(path)
+
+
+def labelled_rows(rows: torch.Tensor, labels: list[str], path: Path, cell: int = 48, text_width: int = 0,
+                  title: str = "") -> None:
+    """rows (R, K, C, S, S) in [-1, 1] as a sheet, with an optional text column per row."""
+    r, k = rows.shape[:2]
+    cell = max(cell, rows.shape[-1])
+    pad, header = 3, 16 if title else 0
+    sheet = Image.new("RGB", (text_width + k * (cell + pad) + pad, header + r * (cell + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((pad, 2), title, fill="black")
+    for i in range(r):
+        top = header + pad + i * (cell + pad)
+        if text_width and labels:
+            draw.multiline_text((pad, top), "\n".join(textwrap.wrap(labels[i], max(10, text_width // 6))[:4]),
+                                fill="black")
+        for j in range(k):
+            sheet.paste(_tile(rows[i, j], cell), (text_width + pad + j * (cell + pad), top))
+    sheet.save(path)
+
+
+def _repeat(batch: dict, n: int) -> dict:
+    return {k: v.repeat_interleave(n, 0) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+@torch.no_grad()
+def latent_interpolation(model, batch: dict, path: Path, steps: int = 8, seed: int = 0) -> None:
+    """Row i: z walks linearly from z_a(i) to z_b(i) (fixed by the seed); a conditional
+    model keeps row i's conditioning (its caption) all along."""
+    rows = batch["image"].shape[0]
+    g = torch.Generator().manual_seed(seed)
+    draw = (lambda: torch.rand(rows, model.nz, generator=g) * 2 - 1) if model.noise_kind == "uniform" \
+        else (lambda: torch.randn(rows, model.nz, generator=g))
+    z_a, z_b = draw(), draw()
+    alphas = torch.linspace(0, 1, steps)
+    z = (z_a[:, None] * (1 - alphas[None, :, None]) + z_b[:, None] * alphas[None, :, None]).flatten(0, 1)
+    was_training = model.training
+    model.eval()
+    images = model.generate(_to(_repeat(batch, steps), model.device), z.to(model.device)).float().cpu()
+    model.train(was_training)
+    labels = list(batch.get("caption", []))
+    labelled_rows(images.view(rows, steps, *images.shape[1:]), labels, path, text_width=200 if labels else 0,
+                  title="z_a -> z_b (linear), conditioning fixed per row")
+
+
+@torch.no_grad()
+def text_interpolation(model, first: dict, second: dict, path: Path, steps: int = 8, seed: int = 0) -> None:
+    """Row i: z fixed, the text walks from caption a(i) to caption b(i). Models with a
+    sentence embedding (`embed_text` / `generate_from_embedding`) walk in it; others walk
+    in word-vector space (both captions padded to the longer length)."""
+    rows = first["length"].shape[0]
+    alphas = torch.linspace(0, 1, steps).to(model.device)
+    z = model.draw_noise(rows, seed).repeat_interleave(steps, 0)
+    a, b = _to(first, model.device), _to(second, model.device)
+    was_training = model.training
+    model.eval()
+    if hasattr(model, "embed_text") and hasattr(model, "generate_from_embedding"):
+        ea, eb = model.embed_text(a["word_vectors"], a["length"]), model.embed_text(b["word_vectors"], b["length"])
+        mix = ea[:, None] * (1 - alphas[None, :, None]) + eb[:, None] * alphas[None, :, None]
+        images = model.generate_from_embedding(z, mix.flatten(0, 1))
+    else:
+        wa, wb = a["word_vectors"], b["word_vectors"]
+        mix = (wa[:, None] * (1 - alphas[None, :, None, None]) + wb[:, None] * alphas[None, :, None, None])
+        length = torch.maximum(a["length"], b["length"]).repeat_interleave(steps, 0)
+        images = model.generate({"word_vectors": mix.flatten(0, 1), "length": length}, z)
+    model.train(was_training)
+    images = images.float().cpu()
+    labels = [f"{ca}  ->  {cb}" for ca, cb in zip(first["caption"], second["caption"])]
+    labelled_rows(images.view(rows, steps, *images.shape[1:]), labels, path, text_width=260,
+                  title="caption a -> caption b in the text embedding, z fixed per row")
+
+
+def save_grid(images: torch.Tensor, path: Path) -> None:
+    save_image(grid(images[:64]), path)
+
+
+def log_pictures(paths: list[Path]) -> None:
+    """Send the evaluation's pictures to the active W&B run, if there is one."""
+    try:
+        import wandb
+    except ImportError:
+        return
+    if wandb.run is None:
+        return
+    wandb.log({f"eval/{p.stem}": wandb.Image(str(p)) for p in paths if p.exists()})

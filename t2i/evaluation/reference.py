@@ -1,0 +1,41 @@
+"""Real-image features of a split, computed once per protocol and cached: the key holds
+the dataset and its settings, the split, the image count, the image size and the feature
+network, so a number is never compared against another protocol's reference."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from t2i.evaluation.batches import split_dataset, split_images
+
+log = logging.getLogger("t2i")
+
+
+def reference_features(space, datamodule, split: str, count: int, cache_dir, batch_size: int = 100
+                       ) -> torch.Tensor:
+    """(n, D) features of the first `count` real images of `split` in `space`
+    (n = min(count, split size))."""
+    from t2i.metrics.domain import cache_key
+
+    n = min(int(count), len(split_dataset(datamodule, split)))
+    key = dict(data=type(datamodule).__name__, settings=cache_key(datamodule), split=split, count=n,
+               size=int(getattr(datamodule, "image_size", 0)), space=space.name, network=space.fingerprint)
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    safe = space.name.replace(":", "-").replace("/", "-")
+    path = Path(cache_dir) / "reference" / f"{safe}-{split}{n}-{digest}.pt"
+    if path.exists():
+        stored = torch.load(path, map_location="cpu", weights_only=False)
+        if stored.get("key") == key:
+            return stored["features"].double()
+    images = split_images(datamodule, split, n, batch_size)
+    features = space.extract(images)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"key": key, "features": features.float()}, tmp)
+    tmp.replace(path)
+    log.info("reference features cached: %s (%d %s images in %s)", path, n, split, space.name)
+    return features

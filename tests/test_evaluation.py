@@ -1,0 +1,167 @@
+"""The evaluation package: the matching evaluator and R-precision, precision/recall,
+the protocol string, cached references, the in-training monitor and best.ckpt."""
+import csv
+import json
+import logging
+
+import hydra
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from t2i.evaluation import image_quality
+from t2i.evaluation.matching import matching_evaluator, r_precision
+from t2i.evaluation.scores import feature_metrics
+from t2i.run import train
+from tests.fixtures import scenes
+
+TINY_DCGAN = ["data.splits=[512,64,64]", "data.image_size=32", "model.ngf=8", "model.ndf=8",
+              "trainer.enable_progress_bar=false", "logger=csv", "eval.monitor_samples=64", "eval.num_samples=64",
+              "eval.kid_subset_size=32", "callbacks.sample_grid.every_n_steps=1000"]
+
+
+# ------------------------------------------------------------ R-precision
+def test_r_precision_of_perfect_and_random_embeddings():
+    n = 300
+    captions = [f"caption number {i}" for i in range(n)]
+    text = torch.nn.functional.normalize(torch.randn(n, 32), dim=1)
+    assert r_precision(text, text, captions, draws=3) == (1.0, 0.0)  # each image is its caption's twin
+    noise = torch.nn.functional.normalize(torch.randn(n, 32), dim=1)
+    mean, std = r_precision(noise, text, captions, draws=5)
+    assert mean < 0.05 and std >= 0  # chance is 1 in 100
+
+
+def test_r_precision_needs_100_distinct_captions():
+    captions = [f"a {c} thing" for c in ("red", "blue")] * 100  # 200 items, 2 distinct captions
+    emb = torch.randn(200, 8)
+    with pytest.raises(ValueError, match="got 2 distinct captions in 200 items"):
+        r_precision(emb, emb, captions)
+
+
+def test_identical_captions_are_never_distractors():
+    """Two items with the same text: ranking one above the other is no error."""
+    captions = ["the same words"] * 2 + [f"other {i}" for i in range(120)]
+    text = torch.nn.functional.normalize(torch.randn(122, 16), dim=1)
+    text[1] = text[0]
+    image = text.clone()
+    image[0] = text[0] * 0.5 + text[1] * 0.5
+    assert r_precision(image, text, captions, draws=2)[0] == 1.0
+
+
+# ---------------------------------------------------- the matching evaluator
+@pytest.fixture(scope="module")
+def scenes_datamodule(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scenes")
+    scenes.write(root, sizes=(400, 110, 120))
+    cfg = OmegaConf.load("conf/data/flickr.yaml")
+    cfg.root, cfg.image_size, cfg.embedding_dim, cfg.seed = str(root), 32, 16, 0
+    cfg.cache_dir = str(root / "cache")
+    cfg.word2vec.epochs = 1
+    dm = hydra.utils.instantiate(cfg)
+    dm.setup("fit")
+    return dm
+
+
+def test_matching_evaluator_ranks_real_images_far_above_the_floor(scenes_datamodule, tmp_path, caplog):
+    dm = scenes_datamodule
+    settings = {"steps": 200, "batch_size": 64}
+    with caplog.at_level(logging.INFO, logger="t2i"):
+        evaluator, report = matching_evaluator(dm, tmp_path, settings)
+    assert "training the text-image matching evaluator" in caplog.text
+    assert report["matching_heldout_r_precision"] > 10 * max(0.01, report["matching_heldout_r_precision_shuffled"])
+    test = dm.test_set.__getitems__(list(range(len(dm.test_set))))
+    text = evaluator.embed_texts(test["token_ids"], test["length"])
+    real, _ = r_precision(evaluator.embed_images(test["image"]), text, test["caption"], draws=5)
+    noise, _ = r_precision(evaluator.embed_images(torch.rand_like(test["image"]) * 2 - 1), text, test["caption"],
+                           draws=5)
+    assert real > 0.3 and noise < 0.05, (real, noise)
+    # cached: loaded, not retrained; other settings: a separate evaluator
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="t2i"):
+        _, again = matching_evaluator(dm, tmp_path, settings)
+    assert again == report and "training the" not in caplog.text
+    matching_evaluator(dm, tmp_path, {"steps": 2, "batch_size": 16})
+    assert len(list((tmp_path / "matching").glob("*.pt"))) == 2
+
+
+# ------------------------------------------------------------ the numbers
+def test_precision_recall_fid_from_features():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(500, 8, generator=g)
+    same = feature_metrics(torch.randn(500, 8, generator=g), real)
+    far = feature_metrics(torch.randn(500, 8, generator=g) + 6, real)
+    narrow = feature_metrics(torch.randn(500, 8, generator=g) * 0.2, real)  # mode collapse: precise, no recall
+    assert same["precision"] > 0.8 and same["recall"] > 0.8 and same["fid"] < 1
+    assert far["precision"] < 0.05 and far["recall"] < 0.05 and far["fid"] > 100
+    assert narrow["precision"] > 0.9 and narrow["recall"] < 0.3
+
+
+def test_protocol_and_cached_reference(make_cfg, tmp_path):
+    cfg = make_cfg(TINY_DCGAN)
+    dm = hydra.utils.instantiate(cfg.data)
+    fake = torch.rand(48, 1, 32, 32) * 2 - 1
+    metrics = image_quality(fake, dm, cfg.eval, cfg.paths.cache_dir)
+    assert metrics["fid_protocol"] == "domain:shapes | 48 generated (from test conditioning) vs 48 real test images"
+    assert metrics["num_reference"] == 48 and metrics["fid_reference_split"] == "test"
+    cached = list((tmp_path / "cache" / "reference").glob("*.pt"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    assert image_quality(fake, dm, cfg.eval, cfg.paths.cache_dir)["fid"] == metrics["fid"]
+    assert cached[0].stat().st_mtime_ns == stamp  # reused, not recomputed
+    train_ref = image_quality(fake, dm, OmegaConf.merge(cfg.eval, {"reference_split": "train"}), cfg.paths.cache_dir)
+    assert "48 real train images" in train_ref["fid_protocol"]
+    assert len(list((tmp_path / "cache" / "reference").glob("*.pt"))) == 2
+    with pytest.raises(ValueError, match="reference_split"):
+        image_quality(fake, dm, OmegaConf.merge(cfg.eval, {"reference_split": "everything"}), cfg.paths.cache_dir)
+
+
+# ------------------------------------------------- the monitor and best.ckpt
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_monitor_logs_val_fid_and_keeps_best_checkpoint(make_cfg, tmp_path):
+    cfg = make_cfg(TINY_DCGAN + ["eval.every_n_steps=2", "trainer.max_steps=6"])
+    train(cfg)
+    run = tmp_path / "run"
+    rows = [r for r in _rows(run / "csv" / "metrics.csv") if r.get("val/fid")]
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    assert all(0 <= float(r["val/precision"]) <= 1 and 0 <= float(r["val/recall"]) <= 1 for r in rows)
+    best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    state = best["callbacks"]["EvalMonitor"]
+    assert state["best_score"] == min(float(r["val/fid"]) for r in rows)
+    assert best["global_step"] == state["best_step"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["checkpoint"] == "best" and metrics["step"] == state["best_step"]
+    assert metrics["fid_protocol"].endswith("64 generated (from test conditioning) vs 64 real test images")
+    # resume: the best score travels in last.ckpt, so a worse later score does not replace best.ckpt
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["callbacks"]["EvalMonitor"] == state
+    train(make_cfg(TINY_DCGAN + ["eval.every_n_steps=2", "trainer.max_steps=8", "ckpt_path=last"]))
+    rows = [r for r in _rows(run / "csv" / "metrics.csv") if r.get("val/fid")]
+    assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]
+    resumed = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert resumed["callbacks"]["EvalMonitor"]["best_score"] == min(float(r["val/fid"]) for r in rows)
+
+
+def test_without_monitor_evaluation_names_last(make_cfg, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="t2i"):
+        train(make_cfg(TINY_DCGAN + ["trainer.max_steps=2", "evaluate_after_fit=true"]))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == "last" and metrics["step"] == 2
+    assert not (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
+    assert "no best.ckpt" in caplog.text
+    for picture in ("samples.png", "interpolation.png"):
+        assert (tmp_path / "run" / picture).stat().st_size > 0
+
+
+def test_evaluate_missing_best_falls_back_to_last(make_cfg, tmp_path, caplog):
+    from t2i.run import evaluate
+    train(make_cfg(TINY_DCGAN + ["trainer.max_steps=2"]))
+    cfg = make_cfg([f"ckpt_path={tmp_path / 'run/checkpoints/best.ckpt'}", "eval.num_samples=48",
+                    "eval.kid_subset_size=20"], name="evaluate", out=tmp_path / "eval")
+    with caplog.at_level(logging.WARNING, logger="t2i"):
+        metrics = evaluate(cfg)
+    assert "evaluating last.ckpt instead" in caplog.text
+    assert metrics["checkpoint"] == "last" and metrics["step"] == 2
