@@ -147,6 +147,7 @@ class BenchmarkCaptions(CaptionDataModule):
     Subclasses implement `read_records()`."""
 
     channels = 3
+    seed_changes_data = False  # split_seed, not the run's seed, makes the splits
     name = "benchmark"
     how_to_get = ""
     layout_help = ""
