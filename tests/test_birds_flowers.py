@@ -157,6 +157,14 @@ def test_cub_missing_everything_names_layout_and_sources(tmp_path):
         assert part in message, part
 
 
+def test_cub_attngan_text_zip_not_extracted_says_so(tmp_path):
+    cub_fx.write_attngan(tmp_path / "data")
+    shutil.make_archive(str(tmp_path / "data" / "birds" / "text"), "zip", tmp_path / "data" / "birds" / "text")
+    shutil.rmtree(tmp_path / "data" / "birds" / "text")
+    with pytest.raises(DatasetNotFoundError, match="Extract .*text.zip"):
+        make(CUBCaptions, tmp_path / "data", tmp_path).setup()
+
+
 def test_cub_captions_without_any_image_is_a_clear_error(cub_root, tmp_path):
     shutil.rmtree(cub_root / "CUB_200_2011" / "images")
     with pytest.raises(DatasetNotFoundError, match="none of their images"):

@@ -411,10 +411,11 @@ class CUBCaptions(BenchmarkCaptions):
         captions = {"attngan": attngan / "text" if attngan is not None else None, "reed": text_c10}.get(layout)
         if captions is None:
             wanted = {"attngan": "birds/text/ + birds/train/filenames.pickle", "reed": "text_c10/"}
+            zipped = [str(z) for z in (self.root / "birds" / "text.zip", self.root / "text.zip") if z.is_file()]
             raise DatasetNotFoundError(
                 f"CUB: no captions under data.root={self.root} (looked for "
-                f"{wanted[layout] if layout else ' or '.join(wanted.values())}). Expected {CUB_LAYOUT}.\n"
-                f"Get it:\n{HOW_TO_GET_CUB}")
+                f"{wanted[layout] if layout else ' or '.join(wanted.values())}). Expected {CUB_LAYOUT}."
+                + (f" Extract {zipped[0]} next to it first." if zipped else "") + f"\nGet it:\n{HOW_TO_GET_CUB}")
         cub = (attngan / "CUB_200_2011") if attngan is not None and (attngan / "CUB_200_2011").is_dir() else None
         cub = cub or find_dir(self.root, "CUB_200_2011")
         if cub is None and (self.root / "images").is_dir():
