@@ -57,6 +57,7 @@ def test_ddp_two_cpu_processes(tmp_path):
         "data.image_size=32", "model.ngf=8", "model.ndf=8", "logger=csv", "trainer.enable_progress_bar=false",
         "evaluate_after_fit=true", "eval.num_samples=48", "eval.kid_subset_size=16", "eval.batch_size=20",
         "eval.feature_extractor=domain", f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}",
+        "eval.every_n_steps=2", "eval.monitor_samples=32",
         "+callbacks.rank_probe._target_=tests.test_ddp.RankProbe", f"+callbacks.rank_probe.dirpath={probe}")
 
     ranks = [json.loads((probe / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -91,6 +92,13 @@ def test_ddp_two_cpu_processes(tmp_path):
     # evaluation after fit ran once (rank 0), over every requested sample
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["num_samples"] == 48 and metrics["fid"] > 0
+
+    # the monitor scored on rank 0, every image once, and both ranks agreed on best.ckpt
+    import csv
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val/fid")]
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert metrics["checkpoint"] == "best" and (run_dir / "checkpoints" / "best.ckpt").exists()
 
     # and the checkpoint loads in evaluate.py, in one process
     eval_dir = tmp_path / "eval"

@@ -291,6 +291,7 @@ class FlickrCaptions(CaptionDataModule):
 
     def load_splits(self) -> dict[str, CaptionedImages]:
         variant, kind, path, ann = self.annotations()
+        self.dataset_name = f"flickr{variant}"  # names the cached evaluators and metric labels
         names = list(ann.captions)
         image_dir = find_image_dir(self.root, variant, names, path.parent)
         counts = Counter()

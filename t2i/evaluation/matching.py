@@ -29,6 +29,7 @@ from torch import nn
 log = logging.getLogger("t2i")
 
 DEFAULTS = dict(steps=2000, batch_size=128, dim=256, width=32, word_dim=128, lr=2e-3, seed=0, image_size=32)
+RUNTIME = ("cpu_threads",)  # how it is trained, not what: not part of the cache key
 
 
 class ImageTower(nn.Module):
@@ -72,7 +73,7 @@ class TextTower(nn.Module):
                                                    enforce_sorted=False)
         out, _ = self.rnn(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=token_ids.shape[1])
-        mask = (torch.arange(token_ids.shape[1])[None, :] < length[:, None]).to(out)
+        mask = (torch.arange(token_ids.shape[1])[None, :] < length[:, None]).to(out.device, out.dtype)
         pooled = (out * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         return F.normalize(self.proj(pooled), dim=-1)
 
@@ -89,7 +90,7 @@ class MatchingEvaluator(nn.Module):
     def loss(self, images: torch.Tensor, token_ids: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         img, txt = self.image(images), self.text(token_ids, length)
         logits = self.log_scale.clamp(max=4.6).exp() * img @ txt.T
-        target = torch.arange(len(img))
+        target = torch.arange(len(img), device=img.device)
         return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
     @torch.no_grad()
@@ -179,6 +180,8 @@ def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
     from tqdm.auto import tqdm
 
     train = datamodule.train_set
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
     g = torch.Generator().manual_seed(int(cfg["seed"]))
     torch.manual_seed(int(cfg["seed"]))
     steps, bs = int(cfg["steps"]), min(int(cfg["batch_size"]), len(train))
@@ -187,12 +190,13 @@ def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
     model.train()
     start, running = time.time(), None
     bar = tqdm(range(steps), desc=f"matching evaluator ({dataset_name(datamodule)}, train split)",
-               leave=False, mininterval=2.0)
-    for _ in bar:
+               leave=False, mininterval=2.0, disable=None)  # None: no bar when the output is a log file
+    for step in bar:
         rows = torch.randperm(len(train), generator=g)[:bs]
         draws = torch.randint(0, 2 ** 31 - 1, (bs,), generator=g)
         batch = train.__getitems__(list(zip(rows.tolist(), draws.tolist())))
-        loss = model.loss(_augment(batch["image"], g), batch["token_ids"].long(), batch["length"].long())
+        loss = model.loss(_augment(batch["image"], g).to(device), batch["token_ids"].long().to(device),
+                          batch["length"].long().to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -200,7 +204,11 @@ def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
         value = float(loss.detach())
         running = value if running is None else 0.98 * running + 0.02 * value
         bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+        if (step + 1) % max(1, steps // 5) == 0:
+            log.info("matching evaluator: step %d/%d, loss %.3f, %.0f s", step + 1, steps, running,
+                     time.time() - start)
     bar.close()
+    model.cpu()
     return time.time() - start
 
 
@@ -228,6 +236,7 @@ def matching_evaluator(datamodule, cache_dir: str | Path, settings: dict | None 
         raise ValueError(f"{type(datamodule).__name__} has no captions: the matching evaluator needs a "
                          "captioned data module (CaptionDataModule)")
     cfg = {**DEFAULTS, **{k: v for k, v in dict(settings or {}).items() if k in DEFAULTS}}
+    threads = dict(settings or {}).get("cpu_threads")
     datamodule.setup("fit")
     full = _settings(datamodule, cfg)
     key = hashlib.sha1(json.dumps(full, sort_keys=True).encode()).hexdigest()[:12]
@@ -242,7 +251,13 @@ def matching_evaluator(datamodule, cache_dir: str | Path, settings: dict | None 
         log.warning("matching evaluator cache %s was built with other settings: rebuilding it", path)
     log.info("training the text-image matching evaluator on %s's %d training images (%d steps, cached in %s)",
              type(datamodule).__name__, len(datamodule.train_set), cfg["steps"], path.parent)
-    seconds = _train(model, datamodule, cfg)
+    previous = torch.get_num_threads()
+    if threads:  # 1 by default: 2 threads on 2 busy cores are many times slower than 1
+        torch.set_num_threads(int(threads))
+    try:
+        seconds = _train(model, datamodule, cfg)
+    finally:
+        torch.set_num_threads(previous)
     held = datamodule.val_set if datamodule.val_set is not None and len(datamodule.val_set) else datamodule.test_set
     report = {"matching_train_seconds": round(seconds, 1), "matching_steps": int(cfg["steps"]),
               **heldout_r_precision(model, held)}
