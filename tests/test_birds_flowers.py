@@ -66,6 +66,12 @@ def test_cub_reed_layout_class_disjoint_with_quirks_counted(cub_root, tmp_path, 
     assert dm.train_set.count.tolist() == [10] * len(dm.train_set)  # ten captions each, one drawn per epoch
 
 
+def test_dataset_names_label_the_matching_space():
+    from t2i.evaluation.matching import dataset_name
+
+    assert dataset_name(CUBCaptions(root="x")) == "cub" and dataset_name(FlowersCaptions(root="x")) == "flowers"
+
+
 def test_cub_201_character_line_is_kept_and_truncated_to_max_words(cub_root, tmp_path):
     dm = make(CUBCaptions, cub_root, tmp_path, max_words=12)
     dm.setup()

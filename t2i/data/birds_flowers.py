@@ -386,6 +386,7 @@ class CUBCaptions(BenchmarkCaptions):
     each bird to 1.5x its bounding box first; `crop=centre` keeps the whole photo."""
 
     name = "CUB"
+    dataset_name = "cub"  # names the cached evaluators and metric labels (domain:cub-matching)
     how_to_get = HOW_TO_GET_CUB
     layout_help = CUB_LAYOUT
     test_class_fraction = 50 / 200  # Reed: 150 train+val / 50 test classes
@@ -485,6 +486,7 @@ class FlowersCaptions(BenchmarkCaptions):
     a seeded 82 train+val / 20 test classes (logged)."""
 
     name = "Flowers"
+    dataset_name = "flowers"
     how_to_get = HOW_TO_GET_FLOWERS
     layout_help = FLOWERS_LAYOUT
     test_class_fraction = 20 / 102  # Reed: 82 train+val / 20 test classes
