@@ -180,6 +180,14 @@ class GANCLS(TextToImageGAN):
     def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
         return self.drawing_generator()(z, batch["word_vectors"], batch["length"])
 
+    def embed_text(self, word_vectors: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """The drawing generator's sentence embedding (B, E), before its projection."""
+        return self.drawing_generator().text.embed(word_vectors, length)
+
+    def generate_from_embedding(self, z: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+        """Images from `embed_text`'s vectors (or mixtures of them: text interpolation)."""
+        return self.drawing_generator()(z, sentence=sentence)
+
     def discriminator_loss(self, batch, fake):
         d = self.discriminator
         sentence = d.text.embed(batch["word_vectors"], batch["length"])
