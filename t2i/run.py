@@ -11,7 +11,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnSigterm
+from t2i.callbacks.progress import progress_bars
 from t2i.loggers import finish_wandb
+from t2i.summary import print_summary
 
 log = logging.getLogger("t2i")
 
@@ -60,7 +62,7 @@ def train(cfg: DictConfig) -> dict:
     datamodule, model = build(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)),
-                  SaveOnSigterm(output_dir(cfg) / "checkpoints")]
+                  SaveOnSigterm(output_dir(cfg) / "checkpoints"), *progress_bars(cfg.trainer)]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
@@ -73,7 +75,7 @@ def train(cfg: DictConfig) -> dict:
             # The final state, always: ModelCheckpoint skips it in some cases (a resumed
             # run whose restored callback state says "last" was already written,
             # trainer.max_steps=0 for an untrained baseline to evaluate, ...).
-            trainer.save_checkpoint(output_dir(cfg) / "checkpoints" / "last.ckpt")
+            trainer.save_checkpoint(output_dir(cfg) / "checkpoints" / "last.ckpt", weights_only=False)
     except BaseException:
         finish_wandb(exit_code=1)
         raise
@@ -81,6 +83,8 @@ def train(cfg: DictConfig) -> dict:
     if cfg.get("evaluate_after_fit") and trainer.is_global_zero and not trainer.fast_dev_run:
         metrics.update(evaluate_model(model, datamodule, cfg, output_dir(cfg)))
     finish_wandb(exit_code=0)
+    if trainer.is_global_zero and not trainer.fast_dev_run:
+        print_summary(cfg, metrics, output_dir(cfg))
     return metrics
 
 

@@ -53,19 +53,23 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """image (B, nc, S, S) [+ condition (B, cond_dim)] -> one logit per image.
     A condition is tiled over the 4x4 feature map and joined before the last
-    convolution, as in GAN-CLS."""
+    convolution, as in GAN-CLS. `spectral_norm=True` (Miyato et al. 2018) replaces the
+    feature stages' batch norm by spectral normalisation of every convolution."""
 
-    def __init__(self, nc: int = 3, ndf: int = 64, image_size: int = 64, cond_dim: int = 0):
+    def __init__(self, nc: int = 3, ndf: int = 64, image_size: int = 64, cond_dim: int = 0,
+                 spectral_norm: bool = False):
         super().__init__()
         n = _stages(image_size)
-        layers = [nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        sn = nn.utils.spectral_norm if spectral_norm else (lambda conv: conv)
+        norm = (lambda width: nn.Identity()) if spectral_norm else nn.BatchNorm2d
+        layers = [sn(nn.Conv2d(nc, ndf, 4, 2, 1, bias=False)), nn.LeakyReLU(0.2, True)]
         width = ndf
         for _ in range(n - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, True)]
+            layers += [sn(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False)),
+                       norm(width * 2), nn.LeakyReLU(0.2, True)]
             width *= 2
         self.features = nn.Sequential(*layers)
-        head = [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]
+        head = [sn(nn.Conv2d(width, 1, 4, 1, 0, bias=False))]
         if cond_dim:
             head = [nn.Conv2d(width + cond_dim, width, 1, 1, 0, bias=False),
                     nn.BatchNorm2d(width), nn.LeakyReLU(0.2, True)] + head
