@@ -8,8 +8,8 @@ import warnings
 
 # (message regex, category, why it needs no action)
 IGNORED_WARNINGS = [
-    # Lightning's own helper (_pytree.py) calls a torch API that torch 2.14 deprecates; nothing we call.
-    (r".*isinstance\(treespec, LeafSpec\)", DeprecationWarning),
+    # Lightning's own helper (_pytree.py) builds a LeafSpec, which torch 2.14 deprecates (FutureWarning); not our call.
+    (r".*isinstance\(treespec, LeafSpec\)", FutureWarning),
     # GAN checkpoints are meant to hold the state AFTER the step: that is what resumes exactly (tested).
     (r"Using ModelCheckpoint with manual optimization", UserWarning),
     # The data modules serve a validation split for tasks that validate; GANs have none (limit_val_batches=0).

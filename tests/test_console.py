@@ -23,7 +23,7 @@ def test_known_library_warnings_are_filtered_and_others_are_not():
         quiet_libraries()
         warnings.warn("You passed in a `val_dataloader` but have no `validation_step`. Skipping val loop.")
         warnings.warn("Using ModelCheckpoint with manual optimization and every_n_train_steps, but ...")
-        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", DeprecationWarning)
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning)
         warnings.warn("data.root does not exist")  # ours: must stay
     assert [str(w.message) for w in caught] == ["data.root does not exist"]
     assert len(IGNORED_WARNINGS) == 4  # each one has a why-comment in t2i/warnings.py

@@ -26,20 +26,35 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class Generator(nn.Module):
-    """z (B, nz) [+ condition (B, cond_dim)] -> image (B, nc, S, S) in [-1, 1]."""
+UPSAMPLING = ("deconv", "nearest")
 
-    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3, image_size: int = 64, cond_dim: int = 0):
+
+def _up(c_in: int, c_out: int, how: str) -> list[nn.Module]:
+    """One 2x up-sampling stage."""
+    if how == "nearest":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)]
+    return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)]
+
+
+class Generator(nn.Module):
+    """z (B, nz) [+ condition (B, cond_dim)] -> image (B, nc, S, S) in [-1, 1].
+    `upsample`: "deconv" (stride-2 transposed convolutions, the paper's) or "nearest"
+    (nearest-neighbour 2x + 3x3 convolution, Odena et al. 2016): transposed convolutions
+    leave a checkerboard that breaks thin lines into dots (the shapes' 1-pixel outlines)."""
+
+    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3, image_size: int = 64, cond_dim: int = 0,
+                 upsample: str = "deconv"):
         super().__init__()
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
         n = _stages(image_size)
         width = ngf * 2 ** (n - 1)
         layers = [nn.ConvTranspose2d(nz + cond_dim, width, 4, 1, 0, bias=False),
                   nn.BatchNorm2d(width), nn.ReLU(True)]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            layers += [*_up(width, width // 2, upsample), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
             width //= 2
-        layers += [nn.ConvTranspose2d(width, nc, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [*_up(width, nc, upsample), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.nz, self.cond_dim = nz, cond_dim
         self.apply(dcgan_init)
