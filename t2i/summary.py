@@ -4,6 +4,7 @@ evaluate or resume it. Copes with metrics it does not know (they are counted) an
 checkpoints that are there or not."""
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 from pathlib import Path
@@ -43,9 +44,10 @@ def summary_lines(cfg, metrics: dict, out_dir: Path) -> list[str]:
     if main:
         protocol = ", ".join(f"{k}={metrics[k]}" for k in PROTOCOL_KEYS if metrics.get(k) is not None)
         lines.append("metrics      " + ", ".join(main) + (f"  ({protocol})" if protocol else ""))
-        rest = len([k for k in metrics if k not in MAIN_METRICS and k not in PROTOCOL_KEYS])
         if (out_dir / "metrics.json").exists():
-            lines.append(f"             all {len(metrics)} values{f' ({rest} more)' if rest else ''}: metrics.json")
+            written = json.loads((out_dir / "metrics.json").read_text())
+            rest = len([k for k in written if k not in MAIN_METRICS and k not in PROTOCOL_KEYS])
+            lines.append(f"             all {len(written)} values{f' ({rest} more)' if rest else ''}: metrics.json")
     elif metrics:
         lines.append("metrics      " + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(metrics.items())[:6]
                                              if isinstance(v, (int, float))))
