@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 log = logging.getLogger("t2i")
 
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN/inf. Raised (not logged) so no checkpoint of broken weights is
     written: the last good `last.ckpt` stays, and `ckpt_path=last` resumes from it."""
