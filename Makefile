@@ -2,7 +2,7 @@
 PY ?= .venv/bin/python
 PIP ?= .venv/bin/pip
 
-.PHONY: install train test test-full lint clean
+.PHONY: install train test test-full lint figures clean
 
 install:  ## virtual environment + pinned requirements
 	test -x $(PY) || python3 -m venv .venv
@@ -12,14 +12,21 @@ install:  ## virtual environment + pinned requirements
 train:  ## the embedded default: DCGAN on generated shapes, a few CPU minutes
 	$(PY) train.py
 
-test:  ## fast suite (slow tests skipped)
-	$(PY) -m pytest -q -m "not slow"
+test:  ## fast suite (slow tests skipped); prints the 10 slowest tests
+	$(PY) -m pytest -q -m "not slow" --durations=10
 
 test-full:  ## everything, slow tests included
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
 
 lint:
-	$(PY) -m ruff check t2i tests train.py evaluate.py
+	$(PY) -m ruff check t2i tests train.py evaluate.py generate.py scripts
+
+figures:  ## the README's pictures: the default run's samples and a text-to-image captions.png (~10 CPU min)
+	$(PY) train.py hydra.run.dir=outputs/figures/shapes_dcgan
+	$(PY) train.py experiment=shapes_t2i hydra.run.dir=outputs/figures/shapes_t2i
+	mkdir -p docs/images
+	cp outputs/figures/shapes_dcgan/samples.png docs/images/default_run_samples.png
+	cp outputs/figures/shapes_t2i/captions.png docs/images/shapes_t2i_captions.png
 
 clean:
 	rm -rf outputs multirun .cache .pytest_cache .ruff_cache lightning_logs wandb

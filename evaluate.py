@@ -4,10 +4,12 @@ import hydra
 from omegaconf import DictConfig
 
 from t2i.run import evaluate
+from t2i.warnings import quiet_libraries
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    quiet_libraries()
     evaluate(cfg)
 
 

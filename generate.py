@@ -7,10 +7,12 @@ import hydra
 from omegaconf import DictConfig
 
 from t2i.run import generate_from_checkpoint
+from t2i.warnings import quiet_libraries
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="generate")
 def main(cfg: DictConfig) -> None:
+    quiet_libraries()
     for path in generate_from_checkpoint(cfg):
         print(path)
 

@@ -2,11 +2,14 @@
 import hydra
 from omegaconf import DictConfig
 
-from t2i.run import train
+from t2i.warnings import quiet_libraries
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    quiet_libraries()
+    from t2i.run import train  # imported here: `--help` and config errors answer without loading torch
+
     metrics = train(cfg)
     # A sweeper (Optuna) optimises the value returned here.
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None

@@ -53,3 +53,8 @@ def finish_wandb(exit_code: int) -> None:
         return
     if wandb.run is not None:
         wandb.finish(exit_code=exit_code)
+        # finish() returns once the run is marked complete, but the service closes the run's
+        # file (offline-run-*/run-*.wandb) only after a fire-and-forget "inform_finish": a
+        # reader, a next job, or a process killed now could find it truncated. teardown()
+        # waits for the service to close every run and exit (the next run starts a new one).
+        wandb.teardown()

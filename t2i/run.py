@@ -13,8 +13,10 @@ from torchvision.utils import save_image
 
 from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnSigterm
 from t2i.callbacks.eval_monitor import EvalMonitor
+from t2i.callbacks.progress import progress_bars
 from t2i.callbacks.samples import grid
 from t2i.loggers import finish_wandb
+from t2i.summary import print_summary
 
 log = logging.getLogger("t2i")
 
@@ -63,7 +65,7 @@ def train(cfg: DictConfig) -> dict:
     datamodule, model = build(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)),
-                  SaveOnSigterm(output_dir(cfg) / "checkpoints")]
+                  SaveOnSigterm(output_dir(cfg) / "checkpoints"), *progress_bars(cfg.trainer)]
     monitor = None
     if int(cfg.eval.get("every_n_steps", 0) or 0) > 0 and is_generator(model):
         monitor = EvalMonitor(cfg.eval, output_dir(cfg) / "checkpoints")
@@ -82,7 +84,7 @@ def train(cfg: DictConfig) -> dict:
             # The final state, always: ModelCheckpoint skips it in some cases (a resumed
             # run whose restored callback state says "last" was already written,
             # trainer.max_steps=0 for an untrained baseline to evaluate, ...).
-            trainer.save_checkpoint(output_dir(cfg) / "checkpoints" / "last.ckpt")
+            trainer.save_checkpoint(output_dir(cfg) / "checkpoints" / "last.ckpt", weights_only=False)
     except BaseException:
         finish_wandb(exit_code=1)
         raise
@@ -91,6 +93,8 @@ def train(cfg: DictConfig) -> dict:
         which, step = choose_weights(model, cfg, monitor, trainer.global_step)
         metrics.update(evaluate_model(model, datamodule, cfg, output_dir(cfg), checkpoint=which, step=step))
     finish_wandb(exit_code=0)
+    if trainer.is_global_zero and not trainer.fast_dev_run:
+        print_summary(cfg, metrics, output_dir(cfg))
     return metrics
 
 

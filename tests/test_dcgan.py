@@ -12,7 +12,8 @@ from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.gan import NonFiniteLossError
 
 TINY = ["data.splits=[256,64,64]", "data.image_size=32", "model.ngf=16", "model.ndf=16",
-        "trainer.enable_progress_bar=false", "callbacks.sample_grid.every_n_steps=1000", "trainer.log_every_n_steps=1"]
+        "trainer.enable_progress_bar=false", "callbacks.sample_grid.every_n_steps=1000", "trainer.log_every_n_steps=1",
+        "evaluate_after_fit=false"]  # these tests are about training; evaluation has its own
 
 
 @pytest.mark.parametrize("size", [32, 64])
@@ -131,7 +132,7 @@ def test_training_moves_generated_images_toward_the_data(make_cfg, tmp_path):
     overrides = ["data.splits=[4096,256,512]", "data.image_size=32", "model.ngf=32", "model.ndf=32",
                  "model.label_smoothing=0.1",
                  "trainer.enable_progress_bar=false", "callbacks.sample_grid.every_n_steps=1000",
-                 "eval.feature_extractor=domain", "eval.num_samples=512"]
+                 "eval.feature_extractor=domain", "eval.num_samples=512", "evaluate_after_fit=false"]
     cfg = make_cfg(overrides + ["trainer.max_steps=400"])
     datamodule, untrained = build(cfg)
 

@@ -32,5 +32,5 @@ class SaveOnSigterm(pl.Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException) and not trainer.fast_dev_run:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)
             log.warning("SIGTERM: saved %s at step %d; resume with ckpt_path=last", self.path, trainer.global_step)

@@ -31,4 +31,4 @@ class DCGANAEFeatures(DCGAN):
         # z (the noise the shared step draws) is unused: the input is the real image's code.
         with torch.no_grad():
             code = self.encoder(batch["image"])
-        return self.generator(code)
+        return self.drawing_generator()(code)

@@ -3,11 +3,14 @@ a generator step, with Lightning manual optimisation (AMP-aware through
 `manual_backward`) and the non-finite-loss guard in one place."""
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+
+log = logging.getLogger("t2i")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -37,6 +40,37 @@ class GANTask(pl.LightningModule):
         self.automatic_optimization = False
         self.optimizer_g, self.optimizer_d, self.scheduler = optimizer_g, optimizer_d, scheduler
         self.d_steps, self.nz, self.noise_kind, self.seed = d_steps, nz, noise, seed
+        # taken over from the Trainer, which refuses them under manual optimisation
+        self.gradient_clip: dict | None = None
+        self.accumulate, self.accumulated = 1, 0
+
+    def configure_callbacks(self):
+        # Lightning calls this before it checks the Trainer's settings, and raises on
+        # gradient_clip_val or accumulate_grad_batches under manual optimisation: the GAN
+        # step applies both itself instead.
+        self.take_over_trainer_settings(self.trainer)
+        return super().configure_callbacks()
+
+    def take_over_trainer_settings(self, trainer: pl.Trainer) -> None:
+        if trainer.gradient_clip_val:
+            algorithm = getattr(trainer.gradient_clip_algorithm, "value", trainer.gradient_clip_algorithm) or "norm"
+            self.gradient_clip = dict(gradient_clip_val=float(trainer.gradient_clip_val),
+                                      gradient_clip_algorithm=algorithm)
+            trainer.gradient_clip_val = trainer.gradient_clip_algorithm = None
+            log.info("trainer.gradient_clip_val=%g (by %s) is applied by the GAN step to D and G (Lightning "
+                     "clips only under automatic optimisation)", self.gradient_clip["gradient_clip_val"], algorithm)
+        if trainer.accumulate_grad_batches != 1:
+            if self.d_steps != 1:
+                raise ValueError(f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches} needs "
+                                 f"model.d_steps=1 (got {self.d_steps}): with several D steps per batch there is "
+                                 "no single gradient to accumulate. Raise data.batch_size instead.")
+            self.accumulate, trainer.accumulate_grad_batches = int(trainer.accumulate_grad_batches), 1
+            log.info("trainer.accumulate_grad_batches=%d is applied by the GAN step: D and G step once per %d "
+                     "batches (trainer.max_steps counts those steps)", self.accumulate, self.accumulate)
+
+    def clip(self, optimizer) -> None:
+        if self.gradient_clip:
+            self.clip_gradients(optimizer, **self.gradient_clip)
 
     # ---------------------------------------------------------------- noise
     def noise(self, n: int, stream: int = 0, step: int | None = None) -> torch.Tensor:
@@ -86,26 +120,35 @@ class GANTask(pl.LightningModule):
         # generator's, so trainer.max_steps and every_n_train_steps mean iterations.
         opt_d._on_before_step = opt_d._on_after_step = _no_op
         n = batch["image"].shape[0]
+        # trainer.accumulate_grad_batches=N: both nets step once per N batches, on the mean gradient
+        self.accumulated = self.accumulated % self.accumulate + 1
+        first, step_now, scale = self.accumulated == 1, self.accumulated == self.accumulate, 1.0 / self.accumulate
         for k in range(self.d_steps):
             last = k == self.d_steps - 1
             # The last fake keeps its graph and is reused for the generator step, as in
             # pytorch/examples' dcgan; earlier ones need no graph at all.
             with torch.set_grad_enabled(last):
-                fake = self.generate_for_step(batch, self.noise(n, stream=k))
+                fake = self.generate_for_step(batch, self.noise(n, stream=k + 1_000 * (self.accumulated - 1)))
             self.toggle_optimizer(opt_d)
             d_loss, d_logs = self.discriminator_loss(batch, fake.detach())
             self.check_finite(d_loss, "discriminator")
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            opt_d.step()
+            if first:
+                opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss * scale if self.accumulate > 1 else d_loss)
+            if step_now:
+                self.clip(opt_d)
+                opt_d.step()
             self.untoggle_optimizer(opt_d)
 
         self.toggle_optimizer(opt_g)  # D's weights get no gradient from the G step
         g_loss, g_logs = self.generator_loss(batch, fake)
         self.check_finite(g_loss, "generator")
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
-        opt_g.step()
+        if first:
+            opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss * scale if self.accumulate > 1 else g_loss)
+        if step_now:
+            self.clip(opt_g)
+            opt_g.step()
         self.untoggle_optimizer(opt_g)
 
         logs = {"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach(), **d_logs, **g_logs}

@@ -11,7 +11,6 @@ Both go through `GANTask`'s shared step (k D steps, then a G step, non-finite gu
 """
 from __future__ import annotations
 
-import copy
 import logging
 
 import torch
@@ -22,6 +21,7 @@ from t2i.nets.conv_lstm import WordSequenceGenerator
 from t2i.nets.dcgan import Discriminator
 from t2i.nets.text_encoders import MatchingDiscriminator, TextConditionedGenerator
 from t2i.tasks.cpu_threads import CPUThreads
+from t2i.tasks.ema import GeneratorEMA
 from t2i.tasks.gan import GANTask, bce
 
 log = logging.getLogger("t2i")
@@ -69,46 +69,16 @@ def differs_from_rolled(batch: dict, same: torch.Tensor | None = None) -> torch.
     return ~same[i, i - 1]  # i - 1 = -1 for item 0: the last item, as roll(1, 0) pairs them
 
 
-class TextToImageGAN(CPUThreads, GANTask):
+class TextToImageGAN(CPUThreads, GeneratorEMA, GANTask):
     """What every caption-conditioned GAN shares: evaluation (FID/KID, alignment,
     captions.png), generation from typed captions, and an optional exponential moving
-    average (EMA) of the generator's weights.
-
-    Why the EMA: a GAN's generator keeps moving around its equilibrium; on shapes,
-    GAN-CLS's shape accuracy swings by ±0.1 between checkpoints 500 steps apart, so a
-    run's last checkpoint can land on a dip. The average of the recent weights sits
-    near the middle of those swings. Training always uses the live generator; sampling
-    (eval mode: evaluate.py, generate.py, sample grids) uses the average."""
+    average (EMA) of the generator's weights (`t2i.tasks.ema`): training always uses the
+    live generator; sampling (eval mode: evaluate.py, generate.py, sample grids) uses
+    the average."""
 
     def __init__(self, cpu_threads: int | None = None, **gan_kw):
         super().__init__(**gan_kw)
         self.init_cpu_threads(cpu_threads)
-
-    # -------------------------------------------------------- generator average
-    def init_ema(self, decay: float) -> None:
-        """Call at the end of a subclass's __init__, once `self.generator` exists (the
-        average is a submodule, so checkpoints carry it)."""
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"model.ema_decay must be in [0, 1) (0 turns the average off), got {decay}")
-        self.ema_decay = decay
-        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if decay > 0 else None
-
-    def drawing_generator(self) -> torch.nn.Module:
-        """The generator that draws: the average in eval mode (when kept), else the live one."""
-        ema = getattr(self, "generator_ema", None)
-        return ema if ema is not None and not self.training else self.generator
-
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        ema = getattr(self, "generator_ema", None)
-        if ema is None:
-            return
-        # warm-up: early weights are far from good ones, so average over a shorter horizon
-        decay = min(self.ema_decay, (1 + self.global_step) / (10 + self.global_step))
-        with torch.no_grad():
-            for avg, live in zip(ema.parameters(), self.generator.parameters()):
-                avg.lerp_(live, 1.0 - decay)
-            for avg, live in zip(ema.buffers(), self.generator.buffers()):
-                avg.copy_(live)  # batch-norm statistics: the live ones
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
         with self.cpu_threads_applied():

@@ -1,0 +1,56 @@
+"""Domain FID, precision and recall (k-NN, k=3; Kynkaanniemi et al. 2019 via torch-fidelity)
+of trained shapes checkpoints, in the domain classifier's feature space.
+
+    python scripts/default_run_quality.py RUN_DIR [RUN_DIR ...]   # reads RUN_DIR/checkpoints/last.ckpt
+
+One line per run and a mean; used for docs/default_run.md."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from torch_fidelity.metric_prc import calculate_precision_recall_full
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from t2i.evaluation import eval_batches
+from t2i.metrics.domain import DomainFeatures, train_domain_classifier
+from t2i.run import load_checkpoint
+
+
+def features(extractor: DomainFeatures, images: torch.Tensor) -> torch.Tensor:
+    """images in [-1, 1] -> domain features, as evaluation computes them."""
+    return torch.cat([extractor((b.float().clamp(-1, 1) + 1) / 2) for b in images.split(250)])
+
+
+def quality(run_dir: Path, n: int, cache_dir: str) -> dict:
+    model, datamodule, cfg = load_checkpoint(str(run_dir / "checkpoints" / "last.ckpt"))
+    real = torch.cat([b["image"] for b in eval_batches(datamodule, n, 100)])
+    fake = model.sample(eval_batches(datamodule, n, 100))
+    extractor = DomainFeatures(train_domain_classifier(datamodule, cache_dir)[0])
+    fid = FrechetInceptionDistance(feature=extractor, normalize=True, sync_on_compute=False)
+    fid.update((real.float() + 1) / 2, real=True)
+    fid.update((fake.float().clamp(-1, 1) + 1) / 2, real=False)
+    precision, recall = calculate_precision_recall_full(features(extractor, fake).float(),
+                                                        features(extractor, real).float(), neighborhood=3)
+    return dict(run=str(run_dir), seed=cfg.get("seed"), fid=float(fid.compute()), precision=precision, recall=recall)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--n", type=int, default=1000, help="generated and real test images per run")
+    parser.add_argument("--cache-dir", default=".cache")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = [quality(run, args.n, args.cache_dir) for run in args.runs]
+    for row in rows:
+        print(json.dumps(row))
+    if len(rows) > 1:
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("fid", "precision", "recall")}
+        print(json.dumps({"mean": mean}))
+
+
+if __name__ == "__main__":
+    main()
