@@ -313,6 +313,7 @@ def test_evaluate_writes_alignment_and_captions_png(t2i_ckpt, make_cfg, tmp_path
         assert picture.width > 250 + 7 * 64 and picture.height > 8 * 64  # 8 captions x (real + 6 generated)
 
 
+@pytest.mark.slow  # ~4 min on 2 cores: the seed's per-word ConvLSTM draws every evaluated image
 def test_flickr_evaluation_scores_in_the_matching_space(make_cfg, tmp_path):
     """Photographs have no domain classifier: offline, FID/KID/precision/recall are computed
     in the matching evaluator's image space (labelled domain:...-matching, with the
