@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 
 from t2i.nets.df_gan import DFDiscriminator, DFGenerator
-from t2i.tasks.text_to_image import TextToImageGAN, differs_from_rolled, hardest_wrong, same_caption
+from t2i.tasks.text_to_image import (
+    SentenceConditioned,
+    TextToImageGAN,
+    differs_from_rolled,
+    hardest_wrong,
+    same_caption,
+)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -55,7 +61,7 @@ def matching_aware_gradient_penalty(scores: torch.Tensor, images: torch.Tensor, 
     return weight * squared.pow(exponent / 2).mean()
 
 
-class DFGAN(TextToImageGAN):
+class DFGAN(SentenceConditioned, TextToImageGAN):
     """DF-GAN: deep-fusion generator, one-way matching discriminator with MA-GP.
 
     `hard_negatives` (off by default: not in the paper) adds GAN-CLS's second wrong
@@ -79,18 +85,6 @@ class DFGAN(TextToImageGAN):
         self.discriminator = DFDiscriminator(channels, embedding_dim, image_size, ndf, **text)
         self.gp_weight, self.gp_exponent, self.hard_negatives = gp_weight, gp_exponent, hard_negatives
         self.init_ema(ema_decay)
-
-    # ----------------------------------------------------------- drawing
-    def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
-        return self.drawing_generator()(z, batch["word_vectors"], batch["length"])
-
-    def embed_text(self, word_vectors: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        """The drawing generator's sentence vector (B, E), before its projection."""
-        return self.drawing_generator().text.embed(word_vectors, length)
-
-    def generate_from_embedding(self, z: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-        """Images from `embed_text`'s vectors (or mixtures of them: text interpolation)."""
-        return self.drawing_generator()(z, sentence=sentence)
 
     # ------------------------------------------------------------- losses
     def loss_scale(self) -> float:

@@ -114,6 +114,16 @@ class GANTask(pl.LightningModule):
                 "good checkpoint is kept (resume with ckpt_path=last). Fixes: lower the learning rate, "
                 "use trainer.precision=bf16-mixed or 32 instead of 16-mixed, or check the data.")
 
+    def backward_and_step(self, opt, loss: torch.Tensor, first: bool, step_now: bool, scale: float) -> None:
+        """One optimizer's share of the step: gradients zeroed at the first accumulated
+        batch, the (scaled) loss backpropagated, clipped and applied at the last."""
+        if first:
+            opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss * scale if self.accumulate > 1 else loss)
+        if step_now:
+            self.clip(opt)
+            opt.step()
+
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         # Lightning counts every optimizer.step() as a global step; count only the
@@ -132,23 +142,13 @@ class GANTask(pl.LightningModule):
             self.toggle_optimizer(opt_d)
             d_loss, d_logs = self.discriminator_loss(batch, fake.detach())
             self.check_finite(d_loss, "discriminator")
-            if first:
-                opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss * scale if self.accumulate > 1 else d_loss)
-            if step_now:
-                self.clip(opt_d)
-                opt_d.step()
+            self.backward_and_step(opt_d, d_loss, first, step_now, scale)
             self.untoggle_optimizer(opt_d)
 
         self.toggle_optimizer(opt_g)  # D's weights get no gradient from the G step
         g_loss, g_logs = self.generator_loss(batch, fake)
         self.check_finite(g_loss, "generator")
-        if first:
-            opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss * scale if self.accumulate > 1 else g_loss)
-        if step_now:
-            self.clip(opt_g)
-            opt_g.step()
+        self.backward_and_step(opt_g, g_loss, first, step_now, scale)
         self.untoggle_optimizer(opt_g)
 
         logs = {"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach(), **d_logs, **g_logs}

@@ -105,7 +105,24 @@ class TextToImageGAN(CPUThreads, GeneratorEMA, GANTask):
         return images.view(count, n, *images.shape[1:])
 
 
-class GANCLS(TextToImageGAN):
+class SentenceConditioned:
+    """Drawing for generators with a sentence encoder (`generator.text.embed`) and a
+    `sentence=` input: GAN-CLS and DF-GAN. `embed_text` / `generate_from_embedding` are
+    what text_interpolation.png walks between."""
+
+    def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
+        return self.drawing_generator()(z, batch["word_vectors"], batch["length"])
+
+    def embed_text(self, word_vectors: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """The drawing generator's sentence embedding (B, E), before its projection."""
+        return self.drawing_generator().text.embed(word_vectors, length)
+
+    def generate_from_embedding(self, z: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+        """Images from `embed_text`'s vectors (or mixtures of them: text interpolation)."""
+        return self.drawing_generator()(z, sentence=sentence)
+
+
+class GANCLS(SentenceConditioned, TextToImageGAN):
     """GAN-CLS (Reed et al. 2016), optionally with GAN-INT.
 
     D's loss: BCE(D(real, right), 1 - smoothing) + w·BCE(D(real, wrong), 0)
@@ -146,17 +163,6 @@ class GANCLS(TextToImageGAN):
         self.interpolation_weight, self.interpolation_beta = interpolation_weight, interpolation_beta
         self.hard_negatives = hard_negatives
         self.init_ema(ema_decay)
-
-    def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
-        return self.drawing_generator()(z, batch["word_vectors"], batch["length"])
-
-    def embed_text(self, word_vectors: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        """The drawing generator's sentence embedding (B, E), before its projection."""
-        return self.drawing_generator().text.embed(word_vectors, length)
-
-    def generate_from_embedding(self, z: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-        """Images from `embed_text`'s vectors (or mixtures of them: text interpolation)."""
-        return self.drawing_generator()(z, sentence=sentence)
 
     def discriminator_loss(self, batch, fake):
         d = self.discriminator
