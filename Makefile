@@ -12,11 +12,11 @@ install:  ## virtual environment + pinned requirements
 train:  ## the embedded default: DCGAN on generated shapes, a few CPU minutes
 	$(PY) train.py
 
-test:  ## fast suite (slow tests skipped); prints the 10 slowest tests
-	$(PY) -m pytest -q -m "not slow" --durations=10
+test:  ## fast suite (slow tests skipped), one worker per core; prints the 10 slowest tests
+	$(PY) -m pytest -q -m "not slow" -n 2 --durations=10
 
 test-full:  ## everything, slow tests included
-	$(PY) -m pytest -q --durations=10
+	$(PY) -m pytest -q -n 2 --durations=10
 
 lint:
 	$(PY) -m ruff check t2i tests train.py evaluate.py generate.py scripts

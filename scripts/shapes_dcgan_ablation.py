@@ -45,6 +45,10 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--r1every", type=int, default=1)
     p.add_argument("--sn", action="store_true", help="spectral norm in D")
     p.add_argument("--ema", type=float, default=0.0)
+    p.add_argument("--d-norm", default="batch", choices=["batch", "none"], help="D's feature-stage norm")
+    p.add_argument("--loss", default="bce", choices=["bce", "hinge"])
+    p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--lr-d", type=float, default=None, help="D's lr (default: --lr)")
     p.add_argument("--cache-dir", default=".cache")
     p.add_argument("--out", default="outputs/ablation")
     return p.parse_args()
@@ -54,16 +58,19 @@ def d_loss_fn(a, D, real, fake, step):
     penalise = a.r1 > 0 and step % a.r1every == 0
     real = real.detach().requires_grad_(penalise)
     real_logits, fake_logits = D(real), D(fake.detach())
-    loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - a.label_smoothing))
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    if a.loss == "hinge":
+        loss = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    else:
+        loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - a.label_smoothing))
+                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
     if penalise:
         (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
         loss = loss + 0.5 * a.r1 * a.r1every * grad.pow(2).flatten(1).sum(1).mean()
     return loss
 
 
-def score(net, z, extractor, real, real_features) -> tuple[list[float], torch.Tensor]:
-    net.eval()
+def score(net, z, extractor, real, real_features, mode="eval") -> tuple[list[float], torch.Tensor]:
+    net.train(mode == "train")
     with torch.no_grad():
         fake = torch.cat([net(chunk) for chunk in z.split(250)]).clamp(-1, 1)
     net.train()
@@ -87,9 +94,12 @@ def main() -> None:
     real_features = torch.cat([extractor((b + 1) / 2) for b in real.split(250)]).float()
 
     G, D = Generator(100, a.ngf, 1, 32, upsample=a.up), Discriminator(1, a.ndf, 32, spectral_norm=a.sn)
+    if a.d_norm == "none":
+        D.features = torch.nn.Sequential(*[torch.nn.Identity() if isinstance(m, torch.nn.BatchNorm2d) else m
+                                           for m in D.features])
     G_ema = copy.deepcopy(G).requires_grad_(False)
-    opt_g = torch.optim.Adam(G.parameters(), a.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), a.lr, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G.parameters(), a.lr, betas=(a.beta1, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), a.lr_d or a.lr, betas=(a.beta1, 0.999))
     noise = lambda n: torch.rand(n, 100) * 2 - 1  # noqa: E731  the seed's U(-1, 1)
     z_eval, evals = noise(1000), {int(s) for s in a.evals.split(",")}
     order, pos, start = torch.randperm(len(train)), 0, time.time()
@@ -106,7 +116,9 @@ def main() -> None:
         D.requires_grad_(False)
         logits = D(fake)
         opt_g.zero_grad()
-        F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)).backward()
+        g_loss = (-logits.mean() if a.loss == "hinge"
+                  else F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)))
+        g_loss.backward()
         opt_g.step()
         D.requires_grad_(True)
         with torch.no_grad():  # as t2i.tasks.ema.GeneratorEMA
@@ -117,8 +129,9 @@ def main() -> None:
                 avg.copy_(live)
         if step in evals:
             row = {"name": a.name, "seed": a.seed, "step": step, "seconds": round(time.time() - start)}
-            for tag, net in [("live", G)] + ([("ema", G_ema)] if a.ema else []):
-                row[tag], fake = score(net, z_eval, extractor, real, real_features)
+            for tag, net in [("live", G), ("live_bn_train", G)] + ([("ema", G_ema)] if a.ema else []):
+                row[tag], fake = score(net, z_eval, extractor, real, real_features,
+                                       "train" if tag.endswith("bn_train") else "eval")
                 save_image(grid(fake[:64]), Path(a.out) / f"{a.name}_{tag}_{step}.png")
             print(json.dumps(row), flush=True)
 

@@ -15,7 +15,13 @@ CONF = str(ROOT / "conf")
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("WANDB_MODE", "offline")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core: one thread each (and in the CLI tests' child
+    # processes), since two workers with two threads each on two cores run slower, not faster
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
