@@ -2,21 +2,24 @@
 of trained shapes checkpoints, in the domain classifier's feature space.
 
     python scripts/default_run_quality.py RUN_DIR [RUN_DIR ...]   # reads RUN_DIR/checkpoints/last.ckpt
+    python scripts/default_run_quality.py --calibrate   # real images, untouched and slightly degraded
 
 One line per run and a mean; used for docs/default_run.md."""
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 from torch_fidelity.metric_prc import calculate_precision_recall_full
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from t2i.evaluation import eval_batches
-from t2i.metrics.domain import DomainFeatures, train_domain_classifier
-from t2i.run import load_checkpoint
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from t2i.evaluation import eval_batches  # noqa: E402
+from t2i.metrics.domain import DomainFeatures, train_domain_classifier  # noqa: E402
+from t2i.run import load_checkpoint  # noqa: E402
 
 
 def features(extractor: DomainFeatures, images: torch.Tensor) -> torch.Tensor:
@@ -37,13 +40,45 @@ def quality(run_dir: Path, n: int, cache_dir: str) -> dict:
     return dict(run=str(run_dir), seed=cfg.get("seed"), fid=float(fid.compute()), precision=precision, recall=recall)
 
 
+def calibrate(n: int, cache_dir: str) -> list[dict]:
+    """How strict the feature space is: real validation images, untouched and slightly
+    degraded, scored against the real test images as a generator's samples would be."""
+    import torchvision.transforms.functional as TF
+
+    from t2i.data.shapes import ShapesDataModule
+
+    data = ShapesDataModule(image_size=32, seed=0)
+    data.setup()
+    extractor = DomainFeatures(train_domain_classifier(data, cache_dir)[0])
+    real = torch.stack([data.test_set[i]["image"] for i in range(n)]).float()
+    val = torch.stack([data.val_set[i]["image"] for i in range(n)]).float()
+    real_features = features(extractor, real).float()
+    variants = {"real (val vs test)": val, "gaussian blur sigma 0.5 px": TF.gaussian_blur(val, 3, 0.5),
+                "dimmed to 80%": (val + 1) * 0.8 - 1,
+                "noise sigma 0.05": val + 0.05 * torch.randn(val.shape, generator=torch.Generator().manual_seed(0)),
+                "shifted 1 px": torch.roll(val, 1, 3)}
+    rows = []
+    for name, images in variants.items():
+        precision, recall = calculate_precision_recall_full(features(extractor, images).float(), real_features,
+                                                            neighborhood=3)
+        rows.append(dict(images=name, precision=round(precision, 3), recall=round(recall, 3)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("runs", nargs="*", type=Path)
+    parser.add_argument("--calibrate", action="store_true", help="score degraded real images instead of runs")
     parser.add_argument("--n", type=int, default=1000, help="generated and real test images per run")
     parser.add_argument("--cache-dir", default=".cache")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.calibrate:
+        for row in calibrate(args.n, args.cache_dir):
+            print(json.dumps(row))
+        return
+    if not args.runs:
+        parser.error("give one or more RUN_DIRs, or --calibrate")
     rows = [quality(run, args.n, args.cache_dir) for run in args.runs]
     for row in rows:
         print(json.dumps(row))
