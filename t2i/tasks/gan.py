@@ -31,7 +31,8 @@ class GANTask(pl.LightningModule):
     `generate`, `discriminator_loss`, `generator_loss`, `preview` and `evaluate`."""
 
     def __init__(self, optimizer_g: Callable, optimizer_d: Callable, d_steps: int = 1,
-                 scheduler: Callable | None = None, nz: int = 100, noise: str = "uniform", seed: int = 0):
+                 scheduler: Callable | None = None, nz: int = 100, noise: str = "uniform", seed: int = 0,
+                 channels_last: bool = False):
         super().__init__()
         if d_steps < 1:
             raise ValueError(f"model.d_steps must be >= 1, got {d_steps}")
@@ -40,6 +41,7 @@ class GANTask(pl.LightningModule):
         self.automatic_optimization = False
         self.optimizer_g, self.optimizer_d, self.scheduler = optimizer_g, optimizer_d, scheduler
         self.d_steps, self.nz, self.noise_kind, self.seed = d_steps, nz, noise, seed
+        self.channels_last = channels_last
         # taken over from the Trainer, which refuses them under manual optimisation
         self.gradient_clip: dict | None = None
         self.accumulate, self.accumulated = 1, 0
@@ -67,6 +69,21 @@ class GANTask(pl.LightningModule):
             self.accumulate, trainer.accumulate_grad_batches = int(trainer.accumulate_grad_batches), 1
             log.info("trainer.accumulate_grad_batches=%d is applied by the GAN step: D and G step once per %d "
                      "batches (trainer.max_steps counts those steps)", self.accumulate, self.accumulate)
+
+    # ------------------------------------------------- memory layout
+    # `model.channels_last`: convolutions in NHWC layout. On a CPU (oneDNN) the DCGAN step
+    # runs ~25% faster (docs/default_run.md), and on a GPU under mixed precision it is the tensor
+    # cores' layout. The numbers are the same maths in another memory order.
+    def on_fit_start(self) -> None:
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        super().on_fit_start()
+
+    def in_layout(self, batch: dict) -> dict:
+        if not self.channels_last:
+            return batch
+        return {k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v
+                for k, v in batch.items()}
 
     def clip(self, optimizer) -> None:
         if self.gradient_clip:
@@ -126,6 +143,7 @@ class GANTask(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
+        batch = self.in_layout(batch)
         # Lightning counts every optimizer.step() as a global step; count only the
         # generator's, so trainer.max_steps and every_n_train_steps mean iterations.
         opt_d._on_before_step = opt_d._on_after_step = _no_op
