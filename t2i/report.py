@@ -11,9 +11,10 @@ curve key, one line per run) and, with --samples, OUT/report_samples.png (each r
 sample grid side by side). OUT defaults to the first DIR. `--by data.num_features` adds a
 table of each metric's mean over the runs sharing each value of that override (a sweep's
 main effects, e.g. 2 vs 4 features averaged over the other swept settings).
-`--columns model step alignment_accuracy* fid ...` keeps only those columns of the main
+`--columns model last_step alignment_accuracy* fid ...` keeps only those columns of the main
 table, in that order (exact names or globs); `model` is the run's model class (from
-`.hydra/config.yaml`), `step` the last logged training step: a comparison of models
+`.hydra/config.yaml`), `last_step` the last logged training step (`step` is the evaluated
+checkpoint's, from metrics.json): a comparison of models
 (e.g. GAN-CLS vs DF-GAN) without the dozens of train/* curves each GAN logs.
 """
 from __future__ import annotations
@@ -178,9 +179,9 @@ def summarise(run: Run) -> dict[str, str]:
 
 
 def with_pseudo_columns(run: Run, row: dict[str, str]) -> dict[str, str]:
-    """The pseudo-columns `model` and `step` (last logged step) beside a row's metrics."""
+    """The pseudo-columns `model` and `last_step` (last logged step) beside a row's metrics."""
     steps = [s for values in run.series.values() for _, s, _ in values if s is not None]
-    extra = {"model": run.model or "", "step": _fmt(int(max(steps))) if steps else ""}
+    extra = {"model": run.model or "", "last_step": _fmt(int(max(steps))) if steps else ""}
     return {**extra, **row}
 
 
@@ -384,8 +385,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--by", nargs="+", default=None, metavar="KEY",
                         help="override keys to group by, e.g. data.num_features: mean of each metric per value")
     parser.add_argument("--columns", nargs="+", default=None, metavar="KEY",
-                        help="main-table columns to keep, in order (names or globs); also 'model' and 'step', "
-                             "e.g. model step 'alignment_accuracy*' fid precision recall")
+                        help="main-table columns to keep, in order (names or globs); also 'model' and 'last_step', "
+                             "e.g. model last_step 'alignment_accuracy*' fid precision recall")
     args = parser.parse_args(argv)
     report = build_report(args.dirs, args.out, args.curves, args.samples, args.by, args.columns)
     print(report)
