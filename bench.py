@@ -4,7 +4,8 @@ Times, in one run on one machine:
   dcgan   the DCGAN training step (D + G) through the project's LightningModule and a
           Lightning Trainer, against the canonical loop of pytorch/examples' dcgan over
           the same Generator/Discriminator (interleaved A B B A ..., medians);
-  t2i     the text-to-image model's step (when t2i/tasks/text_to_image.py exists);
+  t2i     the text-to-image models' step (--t2i-models, default gan_cls; e.g.
+          gan_cls,df_gan,cond_dcgan_lstm to compare GAN-CLS, DF-GAN and the seed's model);
   loader  every data module's loader from its cache, in samples/s, against the fastest
           step measured (how many times faster the data comes than the step eats it);
   amp     on a GPU: bf16-mixed + channels_last against fp32 (Lightning step).
@@ -57,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", action="append", default=[], metavar="NAME=DIR",
                    help="data.root for one loader, e.g. flickr=/data/flickr8k (repeatable)")
     p.add_argument("--cache-dir", default=os.environ.get("T2I_CACHE", str(ROOT / ".cache")))
+    p.add_argument("--t2i-models", default=T2I_MODEL,
+                   help="comma-separated model configs (conf/model/<name>.yaml) timed on captioned shapes, "
+                        "e.g. gan_cls,df_gan,cond_dcgan_lstm; the first also fills t2i.img_per_s")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: dcgan,t2i,loaders")
     p.add_argument("--quick", action="store_true", help="tiny datasets (a smoke test, not a measurement)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -299,30 +303,30 @@ def bench_amp(args, results: dict) -> None:
 T2I_EXPERIMENT, T2I_MODEL = "shapes_t2i", "gan_cls"  # the experiment users train (GAN-CLS)
 
 
-def t2i_available() -> str | None:
+def t2i_available(model: str = T2I_MODEL) -> str | None:
     """Why the text-to-image step can't be timed, or None when it can."""
-    for path in ("t2i/tasks/text_to_image.py", f"conf/model/{T2I_MODEL}.yaml", "conf/data/shapes_captions.yaml"):
+    for path in ("t2i/tasks/text_to_image.py", f"conf/model/{model}.yaml", "conf/data/shapes_captions.yaml"):
         if not (ROOT / path).exists():
             return f"{path} does not exist yet"
     return None
 
 
-def t2i_config(args):
+def t2i_config(args, model: str = T2I_MODEL):
     if (ROOT / "conf" / "experiment" / f"{T2I_EXPERIMENT}.yaml").exists():
-        base = [f"experiment={T2I_EXPERIMENT}", f"model={T2I_MODEL}"]
+        base = [f"experiment={T2I_EXPERIMENT}", f"model={model}"]
     else:
-        base = [NO_EXPERIMENT, "data=shapes_captions", f"model={T2I_MODEL}"]
+        base = [NO_EXPERIMENT, "data=shapes_captions", f"model={model}"]
     return compose(path_overrides(args) + base + [
         f"data.image_size={args.image_size}", f"data.batch_size={args.batch_size}", "data.num_workers=0",
         f"data.splits=[{4 * args.batch_size},{args.batch_size},{args.batch_size}]"])
 
 
-def time_t2i(args) -> float:
+def time_t2i(args, model: str = T2I_MODEL) -> float:
     """The text-to-image task's step on one real batch of captioned shapes (word vectors
     from the data module's word2vec), at the bench's batch and image size."""
     import hydra
 
-    cfg = t2i_config(args)
+    cfg = t2i_config(args, model)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -337,22 +341,31 @@ def time_t2i(args) -> float:
 
 
 def bench_t2i(args, results: dict) -> None:
-    reason = t2i_available()
-    if reason:
-        print(f"t2i: skipped ({reason})", flush=True)
-        results.update({"t2i.img_per_s": None, "t2i.skipped": reason})
-        return
-    print(f"t2i: {T2I_MODEL} on captioned shapes, batch {args.batch_size}, {args.image_size}x{args.image_size}",
-          flush=True)
-    try:
-        runs = [time_t2i(args) for _ in range(max(1, (args.repeats + 1) // 2))]
-    except Exception as err:  # another part's bug must not lose the DCGAN and loader figures
-        print(f"  error: {type(err).__name__}: {err}", flush=True)
-        results.update({"t2i.img_per_s": None, "t2i.error": f"{type(err).__name__}: {err}"})
-        return
-    for i, run in enumerate(runs):
-        print(f"  {T2I_MODEL:<24} run {i + 1}/{len(runs)}: {run:8.1f} img/s", flush=True)
-    results.update({"t2i.img_per_s": statistics.median(runs), "t2i.model": T2I_MODEL, "t2i.runs": runs})
+    models = [m.strip() for m in args.t2i_models.split(",") if m.strip()] or [T2I_MODEL]
+    for i, model in enumerate(models):
+        first = i == 0  # the first model also fills the plain t2i.* keys (what the loaders compare with)
+        reason = t2i_available(model)
+        if reason:
+            print(f"t2i: {model} skipped ({reason})", flush=True)
+            results[f"t2i.{model}.img_per_s"] = None
+            if first:
+                results.update({"t2i.img_per_s": None, "t2i.skipped": reason})
+            continue
+        print(f"t2i: {model} on captioned shapes, batch {args.batch_size}, {args.image_size}x{args.image_size}",
+              flush=True)
+        try:
+            runs = [time_t2i(args, model) for _ in range(max(1, (args.repeats + 1) // 2))]
+        except Exception as err:  # another part's bug must not lose the DCGAN and loader figures
+            print(f"  error: {type(err).__name__}: {err}", flush=True)
+            results[f"t2i.{model}.img_per_s"] = None
+            if first:
+                results.update({"t2i.img_per_s": None, "t2i.error": f"{type(err).__name__}: {err}"})
+            continue
+        for j, run in enumerate(runs):
+            print(f"  {model:<24} run {j + 1}/{len(runs)}: {run:8.1f} img/s", flush=True)
+        results[f"t2i.{model}.img_per_s"] = statistics.median(runs)
+        if first:
+            results.update({"t2i.img_per_s": statistics.median(runs), "t2i.model": model, "t2i.runs": runs})
 
 
 # ------------------------------------------------------------------ loaders

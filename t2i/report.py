@@ -1,6 +1,7 @@
 """Gather runs (a sweep's or several) into one report: a markdown table and PNG figures.
 
     python -m t2i.report DIR [DIR...] [--out OUT] [--curves KEY ...] [--samples] [--by KEY ...]
+                         [--columns KEY ...]
 
 A run is any folder holding `csv/metrics.csv` (the CSV logger's file). Each run is named
 by its Hydra overrides (`.hydra/overrides.yaml`; the folder name when there are none).
@@ -10,6 +11,11 @@ curve key, one line per run) and, with --samples, OUT/report_samples.png (each r
 sample grid side by side). OUT defaults to the first DIR. `--by data.num_features` adds a
 table of each metric's mean over the runs sharing each value of that override (a sweep's
 main effects, e.g. 2 vs 4 features averaged over the other swept settings).
+`--columns model last_step alignment_accuracy* fid ...` keeps only those columns of the main
+table, in that order (exact names or globs); `model` is the run's model class (from
+`.hydra/config.yaml`), `last_step` the last logged training step (`step` is the evaluated
+checkpoint's, from metrics.json): a comparison of models
+(e.g. GAN-CLS vs DF-GAN) without the dozens of train/* curves each GAN logs.
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ class Run:
     # key -> list of (epoch or None, step or None, value), in logged order
     series: dict[str, list[tuple[float | None, float | None, float]]] = field(default_factory=dict)
     results: dict[str, object] = field(default_factory=dict)  # from metrics.json files
+    model: str | None = None  # the model's class name, from .hydra/config.yaml
 
     @property
     def name(self) -> str:
@@ -111,9 +118,19 @@ def read_results(run_dir: Path) -> dict[str, object]:
     return results
 
 
+def read_model(run_dir: Path) -> str | None:
+    """The class name of the run's model (`model._target_` in Hydra's composed config)."""
+    path = run_dir / ".hydra" / "config.yaml"
+    try:
+        target = ((yaml.safe_load(path.read_text()) or {}).get("model") or {}).get("_target_")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return str(target).rsplit(".", 1)[-1] if target else None
+
+
 def load_run(run_dir: Path) -> Run:
     return Run(run_dir, read_overrides(run_dir), read_metrics_csv(run_dir / "csv" / "metrics.csv"),
-               read_results(run_dir))
+               read_results(run_dir), read_model(run_dir))
 
 
 # ------------------------------------------------------------------ naming
@@ -161,10 +178,30 @@ def summarise(run: Run) -> dict[str, str]:
     return row
 
 
-def markdown_table(labels: list[str], rows: list[dict[str, str]]) -> str:
+def with_pseudo_columns(run: Run, row: dict[str, str]) -> dict[str, str]:
+    """The pseudo-columns `model` and `last_step` (last logged step) beside a row's metrics."""
+    steps = [s for values in run.series.values() for _, s, _ in values if s is not None]
+    extra = {"model": run.model or "", "last_step": _fmt(int(max(steps))) if steps else ""}
+    return {**extra, **row}
+
+
+def pick_columns(rows: list[dict[str, str]], patterns: list[str]) -> list[str]:
+    """The columns matching `patterns` (exact names or globs), in the patterns' order."""
+    present: list[str] = []
+    for row in rows:
+        present += [k for k in row if k not in present]
+    keys: list[str] = []
+    for pattern in patterns:
+        keys += [k for k in present if fnmatch.fnmatchcase(k, pattern) and k not in keys]
+    return keys
+
+
+def markdown_table(labels: list[str], rows: list[dict[str, str]], columns: list[str] | None = None) -> str:
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
+    if columns:
+        keys = pick_columns(rows, columns)
     lines = ["| run | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for label, row in zip(labels, rows):
         lines.append(f"| {_fmt(label)} | " + " | ".join(row.get(k, "") for k in keys) + " |")
@@ -302,7 +339,7 @@ def plot_samples(runs: list[Run], labels: list[str], out: Path) -> Path | None:
 
 # ------------------------------------------------------------------ entry points
 def build_report(dirs: list[str | Path], out: str | Path | None = None, curves: list[str] | None = None,
-                 samples: bool = False, by: list[str] | None = None) -> Path:
+                 samples: bool = False, by: list[str] | None = None, columns: list[str] | None = None) -> Path:
     """Write OUT/report.md (+ report_curves.png, report_samples.png); returns report.md's path."""
     if not dirs:
         raise ValueError("give at least one run or sweep directory")
@@ -320,7 +357,8 @@ def build_report(dirs: list[str | Path], out: str | Path | None = None, curves: 
         lines.append(f"Shared overrides: `{' '.join(common)}`.")
     lines += ["", "Cells: final value (best value over training where it differs; "
               "metrics.json values as written by evaluate).", "",
-              markdown_table(labels, [summarise(r) for r in runs]), ""]
+              markdown_table(labels, [with_pseudo_columns(r, summarise(r)) if columns else summarise(r) for r in runs],
+                             columns), ""]
     for key in by or []:
         lines += [f"## By {key}", "", f"Mean over the runs with each value of `{key}`.", "",
                   grouped_table(runs, key), ""]
@@ -346,8 +384,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", action="store_true", help="add each run's last sample grid side by side")
     parser.add_argument("--by", nargs="+", default=None, metavar="KEY",
                         help="override keys to group by, e.g. data.num_features: mean of each metric per value")
+    parser.add_argument("--columns", nargs="+", default=None, metavar="KEY",
+                        help="main-table columns to keep, in order (names or globs); also 'model' and 'last_step', "
+                             "e.g. model last_step 'alignment_accuracy*' fid precision recall")
     args = parser.parse_args(argv)
-    report = build_report(args.dirs, args.out, args.curves, args.samples, args.by)
+    report = build_report(args.dirs, args.out, args.curves, args.samples, args.by, args.columns)
     print(report)
 
 

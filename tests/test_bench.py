@@ -80,3 +80,14 @@ def test_img_per_s_excludes_the_warm_up():
     # 2 warm-up steps (slow), then 3 steps of 0.5 s each at batch 4: 8 img/s
     stamps = [10.0, 20.0, 20.5, 21.0, 21.5]
     assert bench.img_per_s(stamps, warmup=2, batch_size=4) == pytest.approx(8.0)
+
+
+def test_t2i_models_are_timed_side_by_side(tmp_path):
+    """--t2i-models gan_cls,df_gan: one img/s per model (the GPU comparison's script);
+    the first model still fills t2i.img_per_s; an unknown config is skipped, not fatal."""
+    results = bench.main(TINY + paths(tmp_path) + ["--skip", "dcgan,loaders", "--repeats", "1",
+                                                  "--t2i-models", "gan_cls,df_gan,no_such_model"])
+    assert results["t2i.model"] == "gan_cls"
+    assert results["t2i.img_per_s"] == results["t2i.gan_cls.img_per_s"] > 0
+    assert results["t2i.df_gan.img_per_s"] > 0
+    assert results["t2i.no_such_model.img_per_s"] is None

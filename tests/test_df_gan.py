@@ -131,6 +131,26 @@ def test_ma_gp_is_the_same_at_any_loss_scale():
     assert plain > 0 and torch.allclose(plain, scaled, rtol=1e-4)
 
 
+def test_penalty_by_the_image_only_and_d_gamma_init():
+    """gp_sentence=false (not the paper): the penalty is the image gradient's norm alone,
+    smaller than MA-GP's (image, sentence) norm. d_gamma_init sets D's residual gains."""
+    torch.manual_seed(0)
+    model = tiny_dfgan(gp_sentence=False, d_gamma_init=1.0)
+    assert all(block.gamma.item() == 1.0 for block in model.discriminator.blocks)
+    assert all(block.gamma.item() == 0.0 for block in tiny_dfgan().discriminator.blocks)  # the paper's code
+    batch, fake = caption_batch(size=32), torch.rand(6, 1, 32, 32) * 2 - 1
+    _, logs = model.discriminator_loss(batch, fake)
+    d = model.discriminator
+    images = batch["image"].clone().requires_grad_(True)
+    sentence = d.sentence(batch["word_vectors"], batch["length"])
+    right = d(images, sentence=sentence)
+    (grad,) = torch.autograd.grad(right.sum(), images, retain_graph=True)
+    expected = 2.0 * grad.flatten(1).pow(2).sum(1).pow(3).mean()
+    assert torch.allclose(logs["train/ma_gp"], expected, rtol=1e-4)
+    both = matching_aware_gradient_penalty(right, images, sentence)
+    assert both > expected
+
+
 def test_ma_gp_retaken_unscaled_when_the_scaled_gradient_overflows():
     torch.manual_seed(0)
     model = tiny_dfgan()
@@ -165,6 +185,27 @@ def test_discriminator_loss_is_hinge_plus_half_mismatch_and_fake_plus_penalty():
     assert torch.allclose(g_loss, -fake_scores.mean(), atol=1e-6)
     model.gp_weight = 0.0
     assert torch.allclose(model.discriminator_loss(batch, fake)[0], expected - penalty, atol=1e-6)
+
+
+def test_lazy_penalty_every_nth_d_step_weighted_n_times():
+    """gp_every=3 (lazy MA-GP, not the paper): D steps 0, 3, 6 take the penalty at 3x
+    its weight, the others none; the rest of the loss is unchanged."""
+    torch.manual_seed(0)
+    every, lazy = tiny_dfgan(), tiny_dfgan(gp_every=3)
+    lazy.load_state_dict(every.state_dict())
+    batch, fake = caption_batch(size=32), torch.rand(6, 1, 32, 32) * 2 - 1
+    for call in range(7):
+        full, full_logs = every.discriminator_loss(batch, fake)
+        loss, logs = lazy.discriminator_loss(batch, fake)
+        penalty = full_logs["train/ma_gp"]
+        assert penalty > 0
+        if call % 3 == 0:
+            assert torch.allclose(logs["train/ma_gp"], 3 * penalty, rtol=1e-5)
+            assert torch.allclose(loss, full + 2 * penalty, rtol=1e-5)
+        else:
+            assert logs["train/ma_gp"] == 0 and torch.allclose(loss, full - penalty, rtol=1e-5)
+    with pytest.raises(ValueError, match="gp_every"):
+        tiny_dfgan(gp_every=0)
 
 
 def test_discriminator_learns_to_match_text():

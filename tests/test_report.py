@@ -174,3 +174,25 @@ def test_report_of_real_training_runs(make_cfg, tmp_path, one_thread):
     for cells in rows.values():
         assert all(cells[header.index(k)] for k in ("val/loss", "test_mse"))
     assert (tmp_path / "report" / "report_samples.png").exists()
+
+
+def test_columns_pick_a_model_comparison(tmp_path):
+    """--columns keeps the named columns (globs too) in order, with the model's class
+    from .hydra/config.yaml and the last logged step: a GAN-CLS vs DF-GAN table without the
+    train/* curves."""
+    for name, target, accuracy in (("a", "t2i.tasks.text_to_image.GANCLS", 0.98), ("b", "t2i.tasks.df_gan.DFGAN", 0.9)):
+        run = write_run(tmp_path / "runs" / name, [f"experiment=shapes_{name}"], [1.0, 0.5], [1.0, 0.8, 0.6],
+                        results={"alignment_accuracy": accuracy, "alignment_accuracy_shuffled": 0.44,
+                                 "alignment_accuracy/shape": accuracy - 0.05, "fid": 20.0,
+                                 "fid_feature_extractor": "domain:shapes"})
+        (run / ".hydra" / "config.yaml").write_text(f"model:\n  _target_: {target}\nseed: 0\n")
+    main([str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+          "--columns", "model", "last_step", "alignment_accuracy*", "fid*", "absent"])
+    rows = table_rows(tmp_path / "out" / "report.md")
+    assert rows.pop("run") == ["model", "last_step", "alignment_accuracy", "alignment_accuracy_shuffled",
+                               "alignment_accuracy/shape", "fid", "fid_feature_extractor"]
+    assert rows["experiment=shapes_a"][:3] == ["GANCLS", "39", "0.98"]
+    assert rows["experiment=shapes_b"][0] == "DFGAN" and rows["experiment=shapes_b"][-2:] == ["20", "domain:shapes"]
+    # without --columns the table is unchanged: every logged metric, no pseudo-columns
+    rows = table_rows(build_report([tmp_path / "runs"], tmp_path / "all"))
+    assert "model" not in rows["run"] and "train/loss" in rows["run"]

@@ -86,15 +86,16 @@ class GBlock(nn.Module):
 
 
 class DBlock(nn.Module):
-    """(B, in, S, S) -> (B, out, S/2, S/2): pooled shortcut + γ·residual, γ learned from 0
-    (so D starts as a stack of pooled 1x1 convs and grows its residual branches)."""
+    """(B, in, S, S) -> (B, out, S/2, S/2): pooled shortcut + γ·residual, γ learned from
+    `gamma_init` (the paper's code: 0, so D starts as a stack of pooled 1x1 convs, linear
+    in the image, and grows its residual branches)."""
 
-    def __init__(self, in_ch: int, out_ch: int):
+    def __init__(self, in_ch: int, out_ch: int, gamma_init: float = 0.0):
         super().__init__()
         self.residual = nn.Sequential(nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
                                       nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False), nn.LeakyReLU(0.2, True))
         self.shortcut = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
-        self.gamma = nn.Parameter(torch.zeros(1))
+        self.gamma = nn.Parameter(torch.full((1,), float(gamma_init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(self.shortcut(x), 2) + self.gamma * self.residual(x)
@@ -148,12 +149,12 @@ class DFDiscriminator(nn.Module):
 
     def __init__(self, nc: int, embedding_dim: int, image_size: int, ndf: int = 32,
                  text_encoder: str = "mean", text_dim: int = 256, text_hidden: int = 256,
-                 text_batch_norm: bool = True):
+                 text_batch_norm: bool = True, gamma_init: float = 0.0):
         super().__init__()
         chans = widths(ndf, image_size)
         self.text = TextConditioner(embedding_dim, text_encoder, text_dim, text_hidden, text_batch_norm)
         self.stem = nn.Conv2d(nc, chans[0], 3, 1, 1)
-        self.blocks = nn.Sequential(*(DBlock(a, b) for a, b in zip(chans[:-1], chans[1:])))
+        self.blocks = nn.Sequential(*(DBlock(a, b, gamma_init) for a, b in zip(chans[:-1], chans[1:])))
         self.head = MatchingHead(chans[-1], text_dim, ndf)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,12 @@ x a real image, s its caption's sentence vector in D (after D's projection), s' 
 item's caption (pairs whose "other" caption is the same text are left out). No label
 smoothing, no feature matching, no L1 term.
 
+Options that are NOT the paper (all off by default; shapes_dfgan turns some on, see its
+config and docs/text_to_image.md for the runs): `hard_negatives` (GAN-CLS's nearest
+different caption as a second wrong pair), `gp_sentence=false` (the penalty on the image
+gradient only), `gp_every=N` (lazy penalty: every N-th D step, N times the weight) and
+`d_gamma_init` (D's residual gains start there instead of 0).
+
 Mixed precision. The penalty needs ∂D/∂(x, s) inside D's loss (create_graph=True, so
 its own gradient reaches D's weights through `manual_backward`). Under 16-mixed,
 Lightning's GradScaler scales only the final loss given to `manual_backward`; the inner
@@ -42,7 +48,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp_min(1.0)
 
 
-def matching_aware_gradient_penalty(scores: torch.Tensor, images: torch.Tensor, sentence: torch.Tensor,
+def matching_aware_gradient_penalty(scores: torch.Tensor, images: torch.Tensor, sentence: torch.Tensor | None,
                                     weight: float = 2.0, exponent: float = 6.0,
                                     loss_scale: float = 1.0) -> torch.Tensor:
     """MA-GP: weight · mean_i ‖(∂score_i/∂image_i, ∂score_i/∂sentence_i)‖^exponent.
@@ -53,8 +59,10 @@ def matching_aware_gradient_penalty(scores: torch.Tensor, images: torch.Tensor, 
     Per-item gradients come from one `grad` of the summed scores, which is exact because
     no item's score depends on another item's image or sentence (D has no batch norm).
     `loss_scale`: multiply the scores before differentiating and divide after (16-mixed).
-    The norm is raised as (‖g‖²)^(p/2): no square root, whose gradient is infinite at 0."""
-    grads = torch.autograd.grad(scores.sum() * loss_scale, (images, sentence), create_graph=True)
+    The norm is raised as (‖g‖²)^(p/2): no square root, whose gradient is infinite at 0.
+    `sentence=None`: the image gradient only (not the paper; see DFGAN's `gp_sentence`)."""
+    inputs = (images,) if sentence is None else (images, sentence)
+    grads = torch.autograd.grad(scores.sum() * loss_scale, inputs, create_graph=True)
     # fp16/bf16 inner gradients are reduced in fp32 (float64 stays float64)
     squared = sum((g.to(torch.promote_types(g.dtype, torch.float32)) / loss_scale).flatten(1).pow(2).sum(1)
                   for g in grads)
@@ -70,20 +78,24 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
     def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400,
                  text_encoder: str = "mean", text_dim: int = 256, text_hidden: int = 256,
                  text_batch_norm: bool = True, ngf: int = 32, ndf: int = 32,
-                 gp_weight: float = 2.0, gp_exponent: float = 6.0, hard_negatives: bool = False,
-                 ema_decay: float = 0.0, **gan_kw):
+                 d_gamma_init: float = 0.0, gp_weight: float = 2.0, gp_exponent: float = 6.0, gp_every: int = 1,
+                 gp_sentence: bool = True,
+                 hard_negatives: bool = False, ema_decay: float = 0.0, **gan_kw):
         gan_kw.setdefault("noise", "normal")
         super().__init__(**gan_kw)
         if gp_weight < 0:
             raise ValueError(f"model.gp_weight must be >= 0 (0 turns MA-GP off; the paper: 2), got {gp_weight}")
         if gp_exponent <= 0:
             raise ValueError(f"model.gp_exponent must be > 0 (the paper: 6), got {gp_exponent}")
+        if int(gp_every) != gp_every or gp_every < 1:
+            raise ValueError(f"model.gp_every must be an integer >= 1 (1: every D step, the paper), got {gp_every}")
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
         text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden,
                     text_batch_norm=text_batch_norm)
         self.generator = DFGenerator(self.nz, embedding_dim, channels, image_size, ngf, **text)
-        self.discriminator = DFDiscriminator(channels, embedding_dim, image_size, ndf, **text)
+        self.discriminator = DFDiscriminator(channels, embedding_dim, image_size, ndf, gamma_init=d_gamma_init, **text)
         self.gp_weight, self.gp_exponent, self.hard_negatives = gp_weight, gp_exponent, hard_negatives
+        self.gp_every, self.d_calls, self.gp_sentence = int(gp_every), 0, gp_sentence
         self.init_ema(ema_decay)
 
     # ------------------------------------------------------------- losses
@@ -93,8 +105,17 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
         scaler = getattr(plugin, "scaler", None)
         return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
 
+    def penalty_due(self) -> bool:
+        """Lazy MA-GP (`gp_every` = N > 1, StyleGAN2's lazy regularisation; not the paper):
+        the penalty on every N-th D step only, weighted N times, so its mean pull is the
+        same and the double backward is paid once per N steps."""
+        due = self.gp_weight > 0 and self.d_calls % self.gp_every == 0
+        self.d_calls += 1
+        return due
+
     def gradient_penalty(self, scores: torch.Tensor, images: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-        kw = dict(weight=self.gp_weight, exponent=self.gp_exponent)
+        kw = dict(weight=self.gp_weight * self.gp_every, exponent=self.gp_exponent)
+        sentence = sentence if self.gp_sentence else None
         scale = self.loss_scale()
         penalty = matching_aware_gradient_penalty(scores, images, sentence, loss_scale=scale, **kw)
         if scale != 1.0 and not torch.isfinite(penalty):  # the scaled inner gradient overflowed: see the module doc
@@ -103,9 +124,11 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
 
     def discriminator_loss(self, batch, fake):
         d = self.discriminator
-        images = batch["image"].detach().requires_grad_(True)  # MA-GP differentiates by the real images
+        with_penalty = self.penalty_due()
+        images = batch["image"].detach().requires_grad_(with_penalty)  # MA-GP differentiates by the real images
         sentence = d.sentence(batch["word_vectors"], batch["length"])
-        if not sentence.requires_grad:  # D's text weights frozen (e.g. a test): still a leaf to differentiate by
+        # D's text weights frozen (e.g. a test): the sentence is still a leaf to differentiate by
+        if with_penalty and self.gp_sentence and not sentence.requires_grad:
             sentence.requires_grad_(True)
         real_features = d.features(images)  # once, judged against two captions
         right = d.score(real_features, sentence)
@@ -120,7 +143,7 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
             mismatch = 0.5 * (mismatch + masked_mean(F.relu(1 + hard), valid))
             logs["train/d_real_hard_wrong"] = hard.mean()
         fake_scores = d.score(d.features(fake), sentence)
-        penalty = self.gradient_penalty(right, images, sentence) if self.gp_weight > 0 else right.new_zeros(())
+        penalty = self.gradient_penalty(right, images, sentence) if with_penalty else right.new_zeros(())
         loss = F.relu(1 - right).mean() + 0.5 * (F.relu(1 + fake_scores).mean() + mismatch) + penalty
         logs.update({"train/d_fake": fake_scores.mean(), "train/ma_gp": penalty})
         return loss, logs
