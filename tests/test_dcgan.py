@@ -126,14 +126,14 @@ def test_fp16_grad_scaler_shared_by_both_optimizers(make_cfg, tmp_path):
 
 def test_training_moves_generated_images_toward_the_data(make_cfg, tmp_path):
     """Domain FID (features of a classifier trained on real shapes) of generated vs real
-    images drops clearly after a short training."""
+    images drops by far more than half within 200 steps."""
     from t2i.evaluation import eval_batches, image_quality
 
     overrides = ["data.splits=[4096,256,512]", "data.image_size=32", "model.ngf=32", "model.ndf=32",
                  "model.label_smoothing=0.1",
                  "trainer.enable_progress_bar=false", "callbacks.sample_grid.every_n_steps=1000",
                  "eval.feature_extractor=domain", "eval.num_samples=512", "evaluate_after_fit=false"]
-    cfg = make_cfg(overrides + ["trainer.max_steps=400"])
+    cfg = make_cfg(overrides + ["trainer.max_steps=200"])
     datamodule, untrained = build(cfg)
 
     def fid(model):
@@ -145,7 +145,7 @@ def test_training_moves_generated_images_toward_the_data(make_cfg, tmp_path):
     ckpt = _state(tmp_path / "run" / "checkpoints" / "last.ckpt")
     untrained.load_state_dict(ckpt["state_dict"])
     after = fid(untrained)
-    assert after < 0.5 * before, (before, after)
+    assert after < 0.05 * before, (before, after)  # measured: 4873 -> 66 after 200 steps
 
 
 def test_channels_last_trains_in_nhwc_and_computes_the_same_steps(make_cfg, tmp_path):
