@@ -64,7 +64,7 @@ def scenes_datamodule(tmp_path_factory):
 
 def test_matching_evaluator_ranks_real_images_far_above_the_floor(scenes_datamodule, tmp_path, caplog):
     dm = scenes_datamodule
-    settings = {"steps": 200, "batch_size": 64}
+    settings = {"steps": 50, "batch_size": 64}
     with caplog.at_level(logging.INFO, logger="t2i"):
         evaluator, report = matching_evaluator(dm, tmp_path, settings)
     assert "training the text-image matching evaluator" in caplog.text

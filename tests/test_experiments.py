@@ -14,7 +14,8 @@ EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "expe
 def test_experiment_fast_dev_run(experiment, make_cfg, tmp_path):
     cfg = make_cfg([f"experiment={experiment}", "debug=fast_dev_run"])
     data_name = cfg.hydra.runtime.choices["data"]
-    overrides = [f"experiment={experiment}", "debug=fast_dev_run"]
+    # a small batch: this checks that each experiment composes and runs, not its speed
+    overrides = [f"experiment={experiment}", "debug=fast_dev_run", "data.batch_size=8"]
     if has_fixture(data_name):
         overrides += write_fixture(data_name, tmp_path / "data")
     cfg = make_cfg(overrides)
