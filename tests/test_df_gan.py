@@ -151,6 +151,20 @@ def test_penalty_by_the_image_only_and_d_gamma_init():
     assert both > expected
 
 
+def test_projection_term_is_the_inner_product_of_text_and_pooled_features():
+    """d_projection=true (not the paper): the head's logit gains <W·sentence, mean-pooled
+    4x4 features>; off, the head has no projection at all."""
+    torch.manual_seed(0)
+    assert tiny_dfgan().discriminator.head.project is None
+    d = tiny_dfgan(d_projection=True).discriminator.eval()
+    images, sentence = torch.rand(4, 1, 32, 32) * 2 - 1, torch.randn(4, 8)
+    features = d.features(images)
+    without = d.head.net(torch.cat([features, sentence[:, :, None, None].expand(-1, -1, 4, 4)], 1)).view(-1)
+    expected = without + (d.head.project(sentence) * features.mean((2, 3))).sum(1)
+    assert torch.allclose(d.score(features, sentence), expected, atol=1e-6)
+    assert not torch.allclose(d.score(features, sentence), without)
+
+
 def test_ma_gp_retaken_unscaled_when_the_scaled_gradient_overflows():
     torch.manual_seed(0)
     model = tiny_dfgan()

@@ -130,16 +130,22 @@ class DFGenerator(nn.Module):
 
 
 class MatchingHead(nn.Module):
-    """D's 4x4 features + sentence vector -> one logit per pair."""
+    """D's 4x4 features + sentence vector -> one logit per pair. `projection=True` adds
+    <W·sentence, pooled features> (Miyato & Koyama 2018's projection discriminator; not in
+    DF-GAN): a term that must change when one word of the caption changes."""
 
-    def __init__(self, channels: int, text_dim: int, ndf: int):
+    def __init__(self, channels: int, text_dim: int, ndf: int, projection: bool = False):
         super().__init__()
         self.net = nn.Sequential(nn.Conv2d(channels + text_dim, 2 * ndf, 3, 1, 1, bias=False), nn.LeakyReLU(0.2, True),
                                  nn.Conv2d(2 * ndf, 1, 4, 1, 0, bias=False))
+        self.project = nn.Linear(text_dim, channels, bias=False) if projection else None
 
     def forward(self, features: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
         tiled = sentence[:, :, None, None].expand(-1, -1, features.shape[2], features.shape[3])
-        return self.net(torch.cat([features, tiled], 1)).view(-1)
+        logit = self.net(torch.cat([features, tiled], 1)).view(-1)
+        if self.project is not None:
+            logit = logit + (self.project(sentence) * features.mean((2, 3))).sum(1)
+        return logit
 
 
 class DFDiscriminator(nn.Module):
@@ -149,13 +155,13 @@ class DFDiscriminator(nn.Module):
 
     def __init__(self, nc: int, embedding_dim: int, image_size: int, ndf: int = 32,
                  text_encoder: str = "mean", text_dim: int = 256, text_hidden: int = 256,
-                 text_batch_norm: bool = True, gamma_init: float = 0.0):
+                 text_batch_norm: bool = True, gamma_init: float = 0.0, projection: bool = False):
         super().__init__()
         chans = widths(ndf, image_size)
         self.text = TextConditioner(embedding_dim, text_encoder, text_dim, text_hidden, text_batch_norm)
         self.stem = nn.Conv2d(nc, chans[0], 3, 1, 1)
         self.blocks = nn.Sequential(*(DBlock(a, b, gamma_init) for a, b in zip(chans[:-1], chans[1:])))
-        self.head = MatchingHead(chans[-1], text_dim, ndf)
+        self.head = MatchingHead(chans[-1], text_dim, ndf, projection)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(images))

@@ -79,7 +79,7 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
                  text_encoder: str = "mean", text_dim: int = 256, text_hidden: int = 256,
                  text_batch_norm: bool = True, ngf: int = 32, ndf: int = 32,
                  d_gamma_init: float = 0.0, gp_weight: float = 2.0, gp_exponent: float = 6.0, gp_every: int = 1,
-                 gp_sentence: bool = True,
+                 gp_sentence: bool = True, d_projection: bool = False,
                  hard_negatives: bool = False, ema_decay: float = 0.0, **gan_kw):
         gan_kw.setdefault("noise", "normal")
         super().__init__(**gan_kw)
@@ -93,7 +93,8 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
         text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden,
                     text_batch_norm=text_batch_norm)
         self.generator = DFGenerator(self.nz, embedding_dim, channels, image_size, ngf, **text)
-        self.discriminator = DFDiscriminator(channels, embedding_dim, image_size, ndf, gamma_init=d_gamma_init, **text)
+        self.discriminator = DFDiscriminator(channels, embedding_dim, image_size, ndf, gamma_init=d_gamma_init,
+                                            projection=d_projection, **text)
         self.gp_weight, self.gp_exponent, self.hard_negatives = gp_weight, gp_exponent, hard_negatives
         self.gp_every, self.d_calls, self.gp_sentence = int(gp_every), 0, gp_sentence
         self.init_ema(ema_decay)
