@@ -2,6 +2,7 @@
 and the clear errors users get when a dataset is missing."""
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -9,6 +10,28 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+def find_below(root: Path, name: str, folder: bool = False) -> Path | None:
+    """File (or folder) `name` at root or up to two levels below (archives nest differently)."""
+    kind = Path.is_dir if folder else Path.is_file
+    if kind(root / name):
+        return root / name
+    for pattern in (f"*/{name}", f"*/*/{name}"):
+        hits = sorted(p for p in root.glob(pattern) if kind(p))
+        if hits:
+            return hits[0]
+    return None
+
+
+def load_python2_pickle(path: Path):
+    """A pickle that Python 2 may have written: its byte strings are decoded as latin-1."""
+    with open(path, "rb") as f:
+        try:
+            return pickle.load(f)
+        except UnicodeDecodeError:
+            f.seek(0)
+            return pickle.load(f, encoding="latin1")
 
 
 class DatasetNotFoundError(FileNotFoundError):

@@ -23,7 +23,6 @@ empty caption files are skipped and counted in one log line. Images are decoded 
 from __future__ import annotations
 
 import logging
-import pickle
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from t2i.data.base import DatasetNotFoundError
+from t2i.data.base import DatasetNotFoundError, find_below, load_python2_pickle
 from t2i.data.cache import cached_images
 from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
 from t2i.data.flickr import find_file, read_lines
@@ -69,14 +68,7 @@ class Record:
 
 # ------------------------------------------------------------------ helpers
 def find_dir(root: Path, name: str) -> Path | None:
-    """Folder `name` at root or up to two levels below (archives nest differently)."""
-    if (root / name).is_dir():
-        return root / name
-    for pattern in (f"*/{name}", f"*/*/{name}"):
-        hits = sorted(p for p in root.glob(pattern) if p.is_dir())
-        if hits:
-            return hits[0]
-    return None
+    return find_below(root, name, folder=True)
 
 
 def read_captions(path: Path) -> list[str]:
@@ -104,12 +96,7 @@ def read_reed_class_lists(*folders: Path, root: Path) -> dict[str, set[str]]:
 
 def read_pickled_names(path: Path) -> list[str]:
     """AttnGAN's filenames.pickle: a list of "NNN.Class/name" (Python 2 pickles give bytes)."""
-    with open(path, "rb") as f:
-        try:
-            names = pickle.load(f)
-        except UnicodeDecodeError:
-            f.seek(0)
-            names = pickle.load(f, encoding="latin1")
+    names = load_python2_pickle(path)
     if not isinstance(names, (list, tuple)):
         raise ValueError(f"{path}: expected a pickled list of 'NNN.Class/name' strings, got {type(names).__name__}")
     return [(n.decode("utf8", "replace") if isinstance(n, bytes) else str(n)).strip() for n in names]

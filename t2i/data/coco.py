@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 from collections import defaultdict
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from gensim.parsing.preprocessing import STOPWORDS
 
-from t2i.data.base import BaseDataModule, DatasetNotFoundError, ImageArrayDataset
+from t2i.data.base import BaseDataModule, DatasetNotFoundError, ImageArrayDataset, load_python2_pickle
 from t2i.data.cache import cached_images
 from t2i.text import Vocabulary, WordVectors, tokenize
 from t2i.text.word2vec import load_pretrained, train_word2vec
@@ -68,12 +67,7 @@ def _text(value) -> str:
 
 def read_ift6266_captions(path: Path) -> dict[str, list[str]]:
     """The pickle was written by Python 2: its strings may come back as bytes."""
-    with open(path, "rb") as f:
-        try:
-            raw = pickle.load(f)
-        except UnicodeDecodeError:
-            f.seek(0)
-            raw = pickle.load(f, encoding="latin1")
+    raw = load_python2_pickle(path)
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a dict {{image id: [captions]}}, got {type(raw).__name__}")
     out = {}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2i.data.base import DatasetNotFoundError
+from t2i.data.base import DatasetNotFoundError, find_below
 from t2i.data.cache import cached_images
 from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
 
@@ -190,14 +190,7 @@ def random_split(names: list[str], val_size: int, test_size: int, seed: int) -> 
 
 # ----------------------------------------------------------------- layout
 def find_file(root: Path, name: str) -> Path | None:
-    """`name` at root or up to two folder levels below (archives nest differently)."""
-    if (root / name).is_file():
-        return root / name
-    for pattern in (f"*/{name}", f"*/*/{name}"):
-        hits = sorted(p for p in root.glob(pattern) if p.is_file())
-        if hits:
-            return hits[0]
-    return None
+    return find_below(root, name)
 
 
 def find_caption_files(root: Path, variant: str) -> list[tuple[str, Path]]:
