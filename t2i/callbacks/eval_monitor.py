@@ -91,5 +91,5 @@ class EvalMonitor(pl.Callback):
                                                                      "alignment_accuracy") if k in metrics),
                      protocol, "  -> best.ckpt" if improved else "")
         if improved:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # full state: best.ckpt resumes too
 
