@@ -5,16 +5,29 @@ from __future__ import annotations
 
 import logging
 import textwrap
+from functools import lru_cache
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import save_image
 
 from t2i.callbacks.samples import grid
 from t2i.data.base import to_uint8
 
 log = logging.getLogger("t2i")
+
+
+@lru_cache(maxsize=4)
+def label_font(size: int = 11) -> ImageFont.ImageFont:
+    """The pictures' text font: DejaVu Sans, which matplotlib (a dependency) ships. Pillow's
+    own default (Aileron) sets spaces so narrow that captions read "filledsquare"."""
+    try:
+        import matplotlib
+
+        return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
+    except (ImportError, OSError):
+        return ImageFont.load_default()
 
 
 def distinct_caption_items(dataset, k: int, scan: int = 2000) -> list[dict]:
@@ -44,12 +57,12 @@ def captions_picture(captions: list[str], real: torch.Tensor, generated: torch.T
     pad, header = 4, 18
     sheet = Image.new("RGB", (text_width + (1 + m) * (cell + pad) + pad, header + k * (cell + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
-    draw.text((pad, 2), "held-out caption", fill="black")
-    draw.text((text_width + pad, 2), "real", fill="black")
-    draw.text((text_width + 2 * pad + cell, 2), f"generated ({m} noise draws)", fill="black")
+    draw.text((pad, 2), "held-out caption", fill="black", font=label_font())
+    draw.text((text_width + pad, 2), "real", fill="black", font=label_font())
+    draw.text((text_width + 2 * pad + cell, 2), f"generated ({m} noise draws)", fill="black", font=label_font())
     for row, caption in enumerate(captions):
         top = header + row * (cell + pad)
-        draw.multiline_text((pad, top + 2), "\n".join(textwrap.wrap(caption, 40)[:5]), fill="black")
+        draw.multiline_text((pad, top + 2), "\n".join(textwrap.wrap(caption, 40)[:5]), fill="black", font=label_font())
         sheet.paste(_tile(real[row], cell), (text_width + pad, top))
         for j in range(m):
             sheet.paste(_tile(generated[row, j], cell), (text_width + pad + (1 + j) * (cell + pad), top))
@@ -65,12 +78,12 @@ def labelled_rows(rows: torch.Tensor, labels: list[str], path: Path, cell: int =
     sheet = Image.new("RGB", (text_width + k * (cell + pad) + pad, header + r * (cell + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
     if title:
-        draw.text((pad, 2), title, fill="black")
+        draw.text((pad, 2), title, fill="black", font=label_font())
     for i in range(r):
         top = header + pad + i * (cell + pad)
         if text_width and labels:
             draw.multiline_text((pad, top), "\n".join(textwrap.wrap(labels[i], max(10, text_width // 6))[:4]),
-                                fill="black")
+                                fill="black", font=label_font())
         for j in range(k):
             sheet.paste(_tile(rows[i, j], cell), (text_width + pad + j * (cell + pad), top))
     sheet.save(path)

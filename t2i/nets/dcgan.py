@@ -40,10 +40,14 @@ class Generator(nn.Module):
     """z (B, nz) [+ condition (B, cond_dim)] -> image (B, nc, S, S) in [-1, 1].
     `upsample`: "deconv" (stride-2 transposed convolutions, the paper's) or "nearest"
     (nearest-neighbour 2x + 3x3 convolution, Odena et al. 2016): transposed convolutions
-    leave a checkerboard that breaks thin lines into dots (the shapes' 1-pixel outlines)."""
+    leave a checkerboard that breaks thin lines into dots (the shapes' 1-pixel outlines).
+    `full_res_conv`: the last 2x stage makes `ngf // 2` feature maps at the image's size
+    (batch norm, ReLU) and one more 3x3 convolution draws the image from them. Without it
+    (the paper's layout) the image is a linear function of half-resolution features, which
+    leaves little room for 1-pixel detail."""
 
     def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3, image_size: int = 64, cond_dim: int = 0,
-                 upsample: str = "deconv"):
+                 upsample: str = "deconv", full_res_conv: bool = False):
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
@@ -54,7 +58,11 @@ class Generator(nn.Module):
         for _ in range(n - 1):
             layers += [*_up(width, width // 2, upsample), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
             width //= 2
-        layers += [*_up(width, nc, upsample), nn.Tanh()]
+        if full_res_conv:
+            layers += [*_up(width, width // 2, upsample), nn.BatchNorm2d(width // 2), nn.ReLU(True),
+                       nn.Conv2d(width // 2, nc, 3, 1, 1, bias=False), nn.Tanh()]
+        else:
+            layers += [*_up(width, nc, upsample), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.nz, self.cond_dim = nz, cond_dim
         self.apply(dcgan_init)

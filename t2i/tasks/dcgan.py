@@ -18,8 +18,8 @@ LOSSES = ("bce", "hinge")
 class DCGAN(CPUThreads, GeneratorEMA, GANTask):
     def __init__(self, channels: int = 3, image_size: int = 64, ngf: int = 64, ndf: int = 64,
                  label_smoothing: float = 0.0, loss: str = "bce", spectral_norm: bool = False, upsample: str = "deconv",
-                 ema_decay: float = 0.0, r1_gamma: float = 0.0, r1_every: int = 1, cpu_threads: int | None = None,
-                 **gan_kw):
+                 full_res_conv: bool = False, ema_decay: float = 0.0, r1_gamma: float = 0.0, r1_every: int = 1,
+                 cpu_threads: int | None = None, **gan_kw):
         super().__init__(**gan_kw)
         if loss not in LOSSES:
             raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
@@ -28,7 +28,8 @@ class DCGAN(CPUThreads, GeneratorEMA, GANTask):
         if r1_every < 1:
             raise ValueError(f"model.r1_every must be >= 1 (D steps between penalties), got {r1_every}")
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
-        self.generator = Generator(self.nz, ngf, channels, image_size, upsample=upsample)
+        self.generator = Generator(self.nz, ngf, channels, image_size, upsample=upsample,
+                                   full_res_conv=full_res_conv)
         self.discriminator = Discriminator(channels, ndf, image_size, spectral_norm=spectral_norm)
         self.real_label = 1.0 - label_smoothing  # one-sided smoothing (bce only)
         self.loss_kind, self.r1_gamma, self.r1_every = loss, r1_gamma, r1_every

@@ -23,10 +23,11 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from t2i.data.base import to_uint8
 from t2i.data.coco import caption_feature_dim
+from t2i.evaluation.pictures import label_font
 from t2i.metrics.reconstruction import to_unit
 from t2i.nets.inpainting import (
     CentreDiscriminator,
@@ -244,10 +245,7 @@ def full_image_quality(full: torch.Tensor, eval_cfg, datamodule) -> dict:
 def inpainting_picture(masked: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, captions: list[str],
                        path: Path, scale: int = 2, gap: int = 6) -> None:
     """One row per image: masked input | prediction | ground truth, caption underneath."""
-    try:
-        font = ImageFont.load_default(size=11)  # a scalable font (Pillow >= 10.1 with FreeType)
-    except (TypeError, OSError):
-        font = ImageFont.load_default()
+    font = label_font()
     side = masked.shape[-1] * scale
     width = 3 * side + 4 * gap
     wrap = max(20, width // 6)
