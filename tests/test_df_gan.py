@@ -201,6 +201,26 @@ def test_discriminator_loss_is_hinge_plus_half_mismatch_and_fake_plus_penalty():
     assert torch.allclose(model.discriminator_loss(batch, fake)[0], expected - penalty, atol=1e-6)
 
 
+def test_channels_last_gives_the_same_losses_penalty_and_gradients():
+    """model.channels_last (shapes_dfgan turns it on for speed): NHWC is another memory
+    order, not other maths, the double backward of MA-GP included."""
+    torch.manual_seed(0)
+    nchw, nhwc = tiny_dfgan(hard_negatives=True), tiny_dfgan(hard_negatives=True)
+    nhwc.load_state_dict(nchw.state_dict())
+    nhwc.to(memory_format=torch.channels_last)
+    batch, fake = caption_batch(size=32), torch.rand(6, 1, 32, 32) * 2 - 1
+    nhwc_layout = functools.partial(torch.Tensor.contiguous, memory_format=torch.channels_last)
+    loss, logs = nchw.discriminator_loss(batch, fake)
+    loss_cl, logs_cl = nhwc.discriminator_loss({**batch, "image": nhwc_layout(batch["image"])}, nhwc_layout(fake))
+    assert logs["train/ma_gp"] > 0 and torch.allclose(logs_cl["train/ma_gp"], logs["train/ma_gp"], rtol=1e-4)
+    assert torch.allclose(loss_cl, loss, rtol=1e-5)
+    loss.backward()
+    loss_cl.backward()
+    w, w_cl = nchw.discriminator.stem.weight, nhwc.discriminator.stem.weight
+    assert w_cl.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(w_cl.grad, w.grad, rtol=1e-4, atol=1e-7)
+
+
 def test_lazy_penalty_every_nth_d_step_weighted_n_times():
     """gp_every=3 (lazy MA-GP, not the paper): D steps 0, 3, 6 take the penalty at 3x
     its weight, the others none; the rest of the loss is unchanged."""
