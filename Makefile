@@ -21,12 +21,12 @@ test-full:  ## everything, slow tests included
 lint:
 	$(PY) -m ruff check t2i tests train.py evaluate.py generate.py scripts
 
-figures:  ## the README's pictures: the default run's samples and a text-to-image captions.png (~10 CPU min)
+figures:  ## the README's pictures: the default run's samples and DF-GAN's captions.png (~13 CPU min)
 	$(PY) train.py hydra.run.dir=outputs/figures/shapes_dcgan
-	$(PY) train.py experiment=shapes_t2i hydra.run.dir=outputs/figures/shapes_t2i
+	$(PY) train.py experiment=shapes_dfgan hydra.run.dir=outputs/figures/shapes_dfgan
 	mkdir -p docs/images
 	cp outputs/figures/shapes_dcgan/samples.png docs/images/default_run_samples.png
-	cp outputs/figures/shapes_t2i/captions.png docs/images/shapes_t2i_captions.png
+	cp outputs/figures/shapes_dfgan/captions.png docs/images/shapes_dfgan_captions.png
 
 clean:
 	rm -rf outputs multirun .cache .pytest_cache .ruff_cache lightning_logs wandb
