@@ -49,6 +49,8 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--loss", default="bce", choices=["bce", "hinge"])
     p.add_argument("--beta1", type=float, default=0.5)
     p.add_argument("--lr-d", type=float, default=None, help="D's lr (default: --lr)")
+    p.add_argument("--categorical", type=int, default=0,
+                   help="K > 0: the last K of z's 100 entries are a one-hot code drawn uniformly (a discrete latent)")
     p.add_argument("--cache-dir", default=".cache")
     p.add_argument("--out", default="outputs/ablation")
     return p.parse_args()
@@ -100,7 +102,12 @@ def main() -> None:
     G_ema = copy.deepcopy(G).requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), a.lr, betas=(a.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), a.lr_d or a.lr, betas=(a.beta1, 0.999))
-    noise = lambda n: torch.rand(n, 100) * 2 - 1  # noqa: E731  the seed's U(-1, 1)
+    def noise(n: int) -> torch.Tensor:  # the seed's U(-1, 1), optionally with a one-hot tail
+        z = torch.rand(n, 100) * 2 - 1
+        if a.categorical:
+            z[:, 100 - a.categorical:] = torch.nn.functional.one_hot(torch.randint(a.categorical, (n,)),
+                                                                      a.categorical).float()
+        return z
     z_eval, evals = noise(1000), {int(s) for s in a.evals.split(",")}
     order, pos, start = torch.randperm(len(train)), 0, time.time()
     Path(a.out).mkdir(parents=True, exist_ok=True)

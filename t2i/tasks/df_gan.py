@@ -114,6 +114,16 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
         self.d_calls += 1
         return due
 
+    # the count of D steps travels in checkpoints: a resumed run takes the lazy penalty on
+    # the same steps as an uninterrupted one
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["df_gan_d_calls"] = self.d_calls
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.d_calls = int(checkpoint.get("df_gan_d_calls", 0))
+
     def gradient_penalty(self, scores: torch.Tensor, images: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
         kw = dict(weight=self.gp_weight * self.gp_every, exponent=self.gp_exponent)
         sentence = sentence if self.gp_sentence else None
