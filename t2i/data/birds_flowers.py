@@ -33,7 +33,7 @@ import torch
 from t2i.data.base import DatasetNotFoundError, find_below, load_python2_pickle
 from t2i.data.cache import cached_images
 from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
-from t2i.data.flickr import find_file, read_lines
+from t2i.data.flickr import read_lines
 
 log = logging.getLogger("t2i")
 
@@ -67,10 +67,6 @@ class Record:
 
 
 # ------------------------------------------------------------------ helpers
-def find_dir(root: Path, name: str) -> Path | None:
-    return find_below(root, name, folder=True)
-
-
 def read_captions(path: Path) -> list[str]:
     """A caption file's non-empty lines (Reed's files: 10 lowercase lines, some cut at 201 characters)."""
     try:
@@ -88,7 +84,7 @@ def read_reed_class_lists(*folders: Path, root: Path) -> dict[str, set[str]]:
     up to two levels under root. Only the lists found are returned."""
     lists = {}
     for part, name in REED_CLASS_FILES.items():
-        path = next((f / name for f in folders if (f / name).is_file()), None) or find_file(root, name)
+        path = next((f / name for f in folders if (f / name).is_file()), None) or find_below(root, name)
         if path is not None:
             lists[part] = read_class_list(path)
     return lists
@@ -392,7 +388,7 @@ class CUBCaptions(BenchmarkCaptions):
         """(layout, caption folder, CUB_200_2011 folder or None)."""
         attngan = next((d for d in (self.root / "birds", self.root)
                         if (d / "text").is_dir() and (d / "train" / "filenames.pickle").is_file()), None)
-        text_c10 = find_dir(self.root, "text_c10")
+        text_c10 = find_below(self.root, "text_c10", folder=True)
         layout = self.layout
         if layout == "auto":
             layout = "attngan" if attngan is not None else "reed" if text_c10 is not None else None
@@ -405,7 +401,7 @@ class CUBCaptions(BenchmarkCaptions):
                 f"{wanted[layout] if layout else ' or '.join(wanted.values())}). Expected {CUB_LAYOUT}."
                 + (f" Extract {zipped[0]} next to it first." if zipped else "") + f"\nGet it:\n{HOW_TO_GET_CUB}")
         cub = (attngan / "CUB_200_2011") if attngan is not None and (attngan / "CUB_200_2011").is_dir() else None
-        cub = cub or find_dir(self.root, "CUB_200_2011")
+        cub = cub or find_below(self.root, "CUB_200_2011", folder=True)
         if cub is None and (self.root / "images").is_dir():
             cub = self.root  # the archive's contents extracted straight into root
         return layout, captions, cub
@@ -480,11 +476,11 @@ class FlowersCaptions(BenchmarkCaptions):
     val_class_fraction = 20 / 82    # Reed: 62 train / 20 val classes
 
     def read_records(self) -> tuple[list[Record], dict[str, set[str]]]:
-        text = find_dir(self.root, "text_c10")
+        text = find_below(self.root, "text_c10", folder=True)
         if text is None:
             raise DatasetNotFoundError(f"Flowers: no text_c10/ caption folder under data.root={self.root}. "
                                        f"Expected {FLOWERS_LAYOUT}.\nGet it:\n{HOW_TO_GET_FLOWERS}")
-        jpg = find_dir(self.root, "jpg") or self.root / "jpg"
+        jpg = find_below(self.root, "jpg", folder=True) or self.root / "jpg"
         records = records_from_folders(text, lambda klass, name: jpg / f"{name}.jpg")
         if not records:
             raise DatasetNotFoundError(f"Flowers: no caption file in {text}. Expected {FLOWERS_LAYOUT}.\n"

@@ -189,12 +189,8 @@ def random_split(names: list[str], val_size: int, test_size: int, seed: int) -> 
 
 
 # ----------------------------------------------------------------- layout
-def find_file(root: Path, name: str) -> Path | None:
-    return find_below(root, name)
-
-
 def find_caption_files(root: Path, variant: str) -> list[tuple[str, Path]]:
-    return [(kind, p) for kind, name in CAPTION_FILES[variant] if (p := find_file(root, name)) is not None]
+    return [(kind, p) for kind, name in CAPTION_FILES[variant] if (p := find_below(root, name)) is not None]
 
 
 def find_image_dir(root: Path, variant: str, names: list[str], near: Path) -> Path:

@@ -56,13 +56,13 @@ def captions_picture(captions: list[str], real: torch.Tensor, generated: torch.T
     cell = max(cell, real.shape[-1])
     pad, header = 4, 18
     sheet = Image.new("RGB", (text_width + (1 + m) * (cell + pad) + pad, header + k * (cell + pad) + pad), "white")
-    draw = ImageDraw.Draw(sheet)
-    draw.text((pad, 2), "held-out caption", fill="black", font=label_font())
-    draw.text((text_width + pad, 2), "real", fill="black", font=label_font())
-    draw.text((text_width + 2 * pad + cell, 2), f"generated ({m} noise draws)", fill="black", font=label_font())
+    draw, font = ImageDraw.Draw(sheet), label_font()
+    draw.text((pad, 2), "held-out caption", fill="black", font=font)
+    draw.text((text_width + pad, 2), "real", fill="black", font=font)
+    draw.text((text_width + 2 * pad + cell, 2), f"generated ({m} noise draws)", fill="black", font=font)
     for row, caption in enumerate(captions):
         top = header + row * (cell + pad)
-        draw.multiline_text((pad, top + 2), "\n".join(textwrap.wrap(caption, 40)[:5]), fill="black", font=label_font())
+        draw.multiline_text((pad, top + 2), "\n".join(textwrap.wrap(caption, 40)[:5]), fill="black", font=font)
         sheet.paste(_tile(real[row], cell), (text_width + pad, top))
         for j in range(m):
             sheet.paste(_tile(generated[row, j], cell), (text_width + pad + (1 + j) * (cell + pad), top))
@@ -76,14 +76,14 @@ def labelled_rows(rows: torch.Tensor, labels: list[str], path: Path, cell: int =
     cell = max(cell, rows.shape[-1])
     pad, header = 3, 16 if title else 0
     sheet = Image.new("RGB", (text_width + k * (cell + pad) + pad, header + r * (cell + pad) + pad), "white")
-    draw = ImageDraw.Draw(sheet)
+    draw, font = ImageDraw.Draw(sheet), label_font()
     if title:
-        draw.text((pad, 2), title, fill="black", font=label_font())
+        draw.text((pad, 2), title, fill="black", font=font)
     for i in range(r):
         top = header + pad + i * (cell + pad)
         if text_width and labels:
             draw.multiline_text((pad, top), "\n".join(textwrap.wrap(labels[i], max(10, text_width // 6))[:4]),
-                                fill="black", font=label_font())
+                                fill="black", font=font)
         for j in range(k):
             sheet.paste(_tile(rows[i, j], cell), (text_width + pad + j * (cell + pad), top))
     sheet.save(path)
