@@ -122,14 +122,14 @@ def _rows(path):
 
 
 def test_monitor_logs_val_fid_and_keeps_best_checkpoint(make_cfg, tmp_path, caplog):
-    cfg = make_cfg(TINY_DCGAN + ["eval.every_n_steps=2", "trainer.max_steps=6"])
+    cfg = make_cfg(TINY_DCGAN + ["eval.every_n_steps=2", "trainer.max_steps=7"])
     with caplog.at_level(logging.INFO):
         train(cfg)
     # saving best.ckpt says what it saves: no Lightning line about an unset `weights_only`
     assert not [r for r in caplog.records if "weights_only" in r.getMessage()]
     run = tmp_path / "run"
     rows = [r for r in _rows(run / "csv" / "metrics.csv") if r.get("val/fid")]
-    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    assert [int(r["step"]) for r in rows] == [2, 4, 6, 7]  # the last weights are scored too
     assert all(0 <= float(r["val/precision"]) <= 1 and 0 <= float(r["val/recall"]) <= 1 for r in rows)
     best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
     state = best["callbacks"]["EvalMonitor"]
@@ -140,10 +140,11 @@ def test_monitor_logs_val_fid_and_keeps_best_checkpoint(make_cfg, tmp_path, capl
     assert metrics["fid_protocol"].endswith("64 generated (from test conditioning) vs 64 real test images")
     # resume: the best score travels in last.ckpt, so a worse later score does not replace best.ckpt
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    assert last["callbacks"]["EvalMonitor"] == state
+    assert last["callbacks"]["EvalMonitor"] == state  # written after the final score
+    assert state["best_score"] == min(float(r["val/fid"]) for r in rows)  # step 7's included
     train(make_cfg(TINY_DCGAN + ["eval.every_n_steps=2", "trainer.max_steps=8", "ckpt_path=last"]))
     rows = [r for r in _rows(run / "csv" / "metrics.csv") if r.get("val/fid")]
-    assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]
+    assert [int(r["step"]) for r in rows] == [2, 4, 6, 7, 8]
     resumed = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert resumed["callbacks"]["EvalMonitor"]["best_score"] == min(float(r["val/fid"]) for r in rows)
 

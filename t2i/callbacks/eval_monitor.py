@@ -1,7 +1,7 @@
-"""Evaluation during training: every N generator steps, score the generator on the val
-split (the same code as evaluate.py, fewer samples), log the numbers as `val/*`, and keep
-`checkpoints/best.ckpt` by `val/fid`. Choosing the best on val keeps the test split for
-the final, reported number.
+"""Evaluation during training: every N generator steps and once more at the end of
+training, score the generator on the val split (the same code as evaluate.py, fewer
+samples), log the numbers as `val/*`, and keep `checkpoints/best.ckpt` by `val/fid`.
+Choosing the best on val keeps the test split for the final, reported number.
 
 Under DDP the scoring runs on rank 0 (every image counts once); the numbers are then
 broadcast so every rank agrees on whether to save (saving is collective)."""
@@ -69,9 +69,27 @@ class EvalMonitor(pl.Callback):
             "protocol": metrics["fid_protocol"]}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % max(self.every, 1) == 0:
+            self.monitor(trainer, pl_module)
+
+    # The last weights compete too: a run stopped by max_time or max_steps between two monitor
+    # steps would otherwise be judged by its last multiple of every_n_steps. Scored at the
+    # last epoch's end, before ModelCheckpoint (Lightning runs checkpoint callbacks last)
+    # writes last.ckpt, so the monitor's state in last.ckpt includes this score.
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        max_steps, max_epochs = trainer.max_steps, trainer.max_epochs
+        if trainer.should_stop or (max_steps > 0 and trainer.global_step >= max_steps) \
+                or (max_epochs is not None and max_epochs > 0 and trainer.current_epoch + 1 >= max_epochs):
+            self.monitor(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.monitor(trainer, pl_module)  # any other way of stopping (a no-op when scored above)
+
+    def monitor(self, trainer, pl_module) -> None:
+        """Score the current weights on val; best.ckpt when val/fid improved."""
         step = trainer.global_step
         if self.every <= 0 or trainer.fast_dev_run or trainer.sanity_checking or step == 0 \
-                or step % self.every or step == self.last_step:
+                or step == self.last_step:
             return
         self.last_step = step
         metrics = self.score(trainer, pl_module) if trainer.is_global_zero else None
