@@ -122,8 +122,8 @@ def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_ste
         return "last", last_step
     state = torch.load(best, map_location="cpu", weights_only=False)
     model.load_state_dict(state["state_dict"])
-    log.info("evaluating best.ckpt (step %d, val/fid %.3f) rather than the last weights (step %d)",
-             monitor.best_step, monitor.best_score, last_step)
+    which = "the last weights" if monitor.best_step == last_step else f"rather than the last weights (step {last_step})"
+    log.info("evaluating best.ckpt (step %d, val/fid %.3f): %s", monitor.best_step, monitor.best_score, which)
     return "best", int(state.get("global_step", monitor.best_step))
 
 

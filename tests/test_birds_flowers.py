@@ -15,6 +15,7 @@ from t2i.data.birds_flowers import CUBCaptions, FlowersCaptions
 from t2i.data.cache import object_crop
 from tests.conftest import SHARED_DATA
 from tests.fixtures import cub as cub_fx
+from tests.fixtures import flower_field
 from tests.fixtures import flowers as flowers_fx
 
 W2V = dict(epochs=1)  # tiny corpora: the vectors' quality is not what these tests check
@@ -229,6 +230,22 @@ def test_flowers_missing_everything_names_layout_and_sources(tmp_path):
         make(FlowersCaptions, tmp_path / "empty", tmp_path).setup()
     for part in ("jpg/image_NNNNN.jpg", "text_c10/class_000NN", "robots.ox.ac.uk", "reedscot/icml2016"):
         assert part in str(err.value), part
+
+
+def test_flower_field_proxy_is_a_valid_oxford102_layout(tmp_path):
+    """The synthetic flowers used for full-scale comparisons (docs/text_to_image.md) read
+    as Oxford-102: Reed's class files honoured, test classes unseen in training, and every
+    caption names its class's petal colour."""
+    flower_field.write(tmp_path / "ff", per_class=2, test_classes=20)
+    dm = make(FlowersCaptions, tmp_path / "ff", tmp_path, val_split="classes")
+    dm.setup()
+    n = len(flower_field.CLASSES)
+    assert len(labels(dm.test_set)) == 20 and len(dm.train_set) + len(dm.val_set) + len(dm.test_set) == 2 * n
+    assert not labels(dm.test_set) & (labels(dm.train_set) | labels(dm.val_set))
+    for klass, (colour, _, _) in enumerate(flower_field.CLASSES, start=1):
+        for path in (tmp_path / "ff" / "text_c10" / f"class_{klass:05d}").glob("*.txt"):
+            lines = path.read_text().splitlines()
+            assert len(lines) == 10 and all(colour in line for line in lines)
 
 
 # ------------------------------------------------------------------ real samples
