@@ -69,21 +69,19 @@ class EvalMonitor(pl.Callback):
             "protocol": metrics["fid_protocol"]}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step % max(self.every, 1) == 0:
+        if self.every > 0 and trainer.global_step % self.every == 0:
             self.monitor(trainer, pl_module)
 
-    # The last weights compete too: a run stopped by max_time or max_steps between two monitor
-    # steps would otherwise be judged by its last multiple of every_n_steps. Scored at the
-    # last epoch's end, before ModelCheckpoint (Lightning runs checkpoint callbacks last)
-    # writes last.ckpt, so the monitor's state in last.ckpt includes this score.
+    # The last weights compete too: a run stopped by max_time (should_stop), max_steps or
+    # max_epochs between two monitor steps would otherwise be judged by its last multiple of
+    # every_n_steps. Every such stop ends an epoch, so the score is taken at the last epoch's
+    # end, before ModelCheckpoint (Lightning runs checkpoint callbacks last) writes last.ckpt:
+    # the monitor's state in last.ckpt includes it.
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         max_steps, max_epochs = trainer.max_steps, trainer.max_epochs
         if trainer.should_stop or (max_steps > 0 and trainer.global_step >= max_steps) \
                 or (max_epochs is not None and max_epochs > 0 and trainer.current_epoch + 1 >= max_epochs):
             self.monitor(trainer, pl_module)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.monitor(trainer, pl_module)  # any other way of stopping (a no-op when scored above)
 
     def monitor(self, trainer, pl_module) -> None:
         """Score the current weights on val; best.ckpt when val/fid improved."""
