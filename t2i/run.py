@@ -109,7 +109,7 @@ def is_generator(model) -> bool:
 
 
 def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_step: int) -> tuple[str, int]:
-    """The weights the evaluation after fit scores: best.ckpt (by val/fid) when the
+    """The weights the evaluation after fit scores: best.ckpt (by eval.best_by) when the
     monitor kept one and eval.use_best, else the last ones. Loads them into `model`."""
     best = output_dir(cfg) / "checkpoints" / "best.ckpt"
     if monitor is None or not cfg.eval.get("use_best", True):
@@ -123,7 +123,8 @@ def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_ste
     state = torch.load(best, map_location="cpu", weights_only=False)
     model.load_state_dict(state["state_dict"])
     which = "the last weights" if monitor.best_step == last_step else f"rather than the last weights (step {last_step})"
-    log.info("evaluating best.ckpt (step %d, val/fid %.3f): %s", monitor.best_step, monitor.best_score, which)
+    log.info("evaluating best.ckpt (step %d, %s %.3f): %s", monitor.best_step, monitor.metric, monitor.best_score,
+             which)
     return "best", int(state.get("global_step", monitor.best_step))
 
 

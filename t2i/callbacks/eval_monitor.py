@@ -1,7 +1,12 @@
 """Evaluation during training: every N generator steps and once more at the end of
 training, score the generator on the val split (the same code as evaluate.py, fewer
-samples), log the numbers as `val/*`, and keep `checkpoints/best.ckpt` by `val/fid`.
+samples), log the numbers as `val/*`, and keep `checkpoints/best.ckpt` by `eval.best_by`.
 Choosing the best on val keeps the test split for the final, reported number.
+
+`eval.best_by`: the metric behind best.ckpt. `auto` picks what the run is for: caption
+faithfulness for a text-to-image model (`val/alignment_accuracy` where the data has
+attributes, else `val/r_precision`), `val/fid` otherwise; a lower FID at a worse alignment
+is not the better text-to-image model. Ties go to the lower `val/fid`.
 
 Under DDP the scoring runs on rank 0 (every image counts once); the numbers are then
 broadcast so every rank agrees on whether to save (saving is collective)."""
@@ -17,7 +22,28 @@ import torch
 
 log = logging.getLogger("t2i")
 LOGGED = ("fid", "kid_mean", "precision", "recall", "r_precision", "r_precision_real", "r_precision_shuffled",
-          "alignment_accuracy")
+          "alignment_accuracy", "colour_accuracy")
+LOWER_IS_BETTER = ("fid", "kid_mean")
+# `auto`: the first of these the scores contain (caption faithfulness first), else fid
+AUTO_ORDER = ("alignment_accuracy", "r_precision")
+
+
+def best_by_key(best_by: str | None) -> str | None:
+    """`eval.best_by` without its `val/` prefix; None for `auto`. Unknown names are an error."""
+    if best_by in (None, "", "auto"):
+        return None
+    key = str(best_by).removeprefix("val/")
+    if key not in LOGGED:
+        raise ValueError(f"eval.best_by={best_by}: not a monitored metric. Use auto or one of "
+                         + ", ".join(f"val/{k}" for k in LOGGED))
+    return key
+
+
+def better(key: str, score: float, fid: float, best: float, best_fid: float) -> bool:
+    """Is (score, fid) better than the best so far? Ties on `key` go to the lower FID."""
+    if score == best:
+        return fid < best_fid
+    return score < best if key in LOWER_IS_BETTER else score > best
 
 
 class EvalMonitor(pl.Callback):
@@ -30,17 +56,39 @@ class EvalMonitor(pl.Callback):
         if self.samples < 2:
             raise ValueError(f"eval.monitor_samples must be >= 2, got {self.samples}")
         self.path = Path(dirpath) / "best.ckpt"
-        self.best_score, self.best_step, self.last_step = math.inf, -1, -1
+        self.requested = best_by_key(eval_cfg.get("best_by", "auto"))
+        self.key = self.requested  # resolved at the first score when auto
+        self.best_score, self.best_fid, self.best_step, self.last_step = math.nan, math.inf, -1, -1
+
+    @property
+    def metric(self) -> str:
+        """The metric behind best.ckpt, as logged (`val/...`)."""
+        return f"val/{self.key or 'fid'}"
 
     @property
     def state_key(self) -> str:
         return "EvalMonitor"
 
     def state_dict(self) -> dict:
-        return {"best_score": self.best_score, "best_step": self.best_step}
+        return {"best_by": self.key, "best_score": self.best_score, "best_fid": self.best_fid,
+                "best_step": self.best_step}
 
     def load_state_dict(self, state: dict) -> None:
+        key = state.get("best_by", "fid")  # checkpoints before eval.best_by kept the best val/fid
+        if self.requested is not None and key != self.requested:
+            log.info("resumed with eval.best_by=val/%s (the checkpoint kept val/%s): the best is chosen anew",
+                     self.requested, key)
+            return
+        self.key = key
         self.best_score, self.best_step = float(state["best_score"]), int(state["best_step"])
+        self.best_fid = float(state.get("best_fid", state["best_score"] if key == "fid" else math.inf))
+
+    def resolve(self, metrics: dict) -> str:
+        """The key behind best.ckpt: eval.best_by's, or for auto the first of AUTO_ORDER present."""
+        if self.key is None:
+            self.key = next((k for k in AUTO_ORDER if k in metrics), "fid")
+            log.info("best.ckpt is chosen by %s (eval.best_by=auto; set eval.best_by= to change it)", self.metric)
+        return self.key
 
     def prepare(self, datamodule) -> None:
         """Build the feature networks (domain classifier, matching evaluator: minutes the
@@ -98,14 +146,20 @@ class EvalMonitor(pl.Callback):
             logger.log_metrics(logged, step=step)
         for k, v in logged.items():
             trainer.callback_metrics[k] = torch.tensor(v)
-        improved = metrics["fid"] < self.best_score
+        key = self.resolve(metrics)
+        if key not in metrics:  # e.g. R-precision left out: too few distinct val captions
+            log.warning("step %d: %s was not computed, so best.ckpt is not updated (this run has %s)", step,
+                        self.metric, ", ".join(f"val/{k}" for k in metrics))
+        improved = key in metrics and (math.isnan(self.best_score) or better(
+            key, metrics[key], metrics["fid"], self.best_score, self.best_fid))
         if improved:
-            self.best_score, self.best_step = metrics["fid"], step
+            self.best_score, self.best_fid, self.best_step = metrics[key], metrics["fid"], step
         if trainer.is_global_zero:
             log.info("step %d: val/fid %.3f%s (%s)%s", step, metrics["fid"],
                      "".join(f", val/{k} {metrics[k]:.3f}" for k in ("precision", "recall", "r_precision",
-                                                                     "alignment_accuracy") if k in metrics),
-                     protocol, "  -> best.ckpt" if improved else "")
+                                                                     "alignment_accuracy", "colour_accuracy")
+                             if k in metrics),
+                     protocol, f"  -> best.ckpt (by {self.metric})" if improved else "")
         if improved:
             trainer.save_checkpoint(self.path, weights_only=False)  # full state: best.ckpt resumes too
 
