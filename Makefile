@@ -9,7 +9,7 @@ install:  ## virtual environment + pinned requirements
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
 
-train:  ## the embedded default: DCGAN on generated shapes, a few CPU minutes
+train:  ## the embedded default: text-to-image GAN-CLS on captioned shapes, ~4 CPU minutes
 	$(PY) train.py
 
 test:  ## fast suite (slow tests skipped), one worker per core; prints the 10 slowest tests
@@ -21,12 +21,12 @@ test-full:  ## everything, slow tests included
 lint:
 	$(PY) -m ruff check t2i tests train.py evaluate.py generate.py scripts
 
-figures:  ## the README's pictures: the default run's samples and DF-GAN's captions.png (~13 CPU min)
-	$(PY) train.py hydra.run.dir=outputs/figures/shapes_dcgan
-	$(PY) train.py experiment=shapes_dfgan hydra.run.dir=outputs/figures/shapes_dfgan
+figures:  ## the README's picture (the default run's captions.png) and the unconditional DCGAN's samples (~7 CPU min)
+	$(PY) train.py hydra.run.dir=outputs/figures/default
+	$(PY) train.py experiment=shapes_dcgan hydra.run.dir=outputs/figures/shapes_dcgan
 	mkdir -p docs/images
-	cp outputs/figures/shapes_dcgan/samples.png docs/images/default_run_samples.png
-	cp outputs/figures/shapes_dfgan/captions.png docs/images/shapes_dfgan_captions.png
+	cp outputs/figures/default/captions.png docs/images/default_run_captions.png
+	cp outputs/figures/shapes_dcgan/samples.png docs/images/shapes_dcgan_samples.png
 
 clean:
 	rm -rf outputs multirun .cache .pytest_cache .ruff_cache lightning_logs wandb

@@ -4,7 +4,7 @@ of trained shapes checkpoints, in the domain classifier's feature space.
     python scripts/default_run_quality.py RUN_DIR [RUN_DIR ...]   # reads RUN_DIR/checkpoints/last.ckpt
     python scripts/default_run_quality.py --calibrate   # real images, untouched and slightly degraded
 
-One line per run and a mean; used for docs/default_run.md."""
+One line per run and a mean; used for docs/shapes_dcgan.md."""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""The ablation behind docs/default_run.md: the default run's DCGAN (this project's
+"""The ablation behind docs/shapes_dcgan.md: the default run's DCGAN (this project's
 Generator / Discriminator, the same data, losses and domain features) in a bare PyTorch
 loop, so one process scores several step counts. One JSON line per evaluation, with
 [domain FID, precision, recall] of the live generator (and of its EMA with --ema):

@@ -94,8 +94,17 @@ def train(cfg: DictConfig) -> dict:
         metrics.update(evaluate_model(model, datamodule, cfg, output_dir(cfg), checkpoint=which, step=step))
     finish_wandb(exit_code=0)
     if trainer.is_global_zero and not trainer.fast_dev_run:
-        print_summary(cfg, metrics, output_dir(cfg))
+        print_summary(cfg, metrics, output_dir(cfg), example_caption(datamodule, model))
     return metrics
+
+
+def example_caption(datamodule, model) -> str | None:
+    """A held-out caption for the summary's generate command; None unless the model draws from text."""
+    if not hasattr(model, "images_for_text"):
+        return None
+    split = getattr(datamodule, "test_set", None) or getattr(datamodule, "val_set", None)
+    captions = getattr(split, "captions", None)
+    return captions[len(captions) // 2] if captions else None
 
 
 def trainer_is_real(cfg: DictConfig) -> bool:

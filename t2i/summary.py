@@ -33,7 +33,13 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def summary_lines(cfg, metrics: dict, out_dir: Path) -> list[str]:
+def hydra_safe(text: str) -> str:
+    """A caption reduced to words (letters, digits, spaces), so the printed command works pasted
+    as is: Hydra's override grammar gives commas, quotes and brackets meanings of their own."""
+    return " ".join("".join(c if c.isalnum() else " " for c in text).split())
+
+
+def summary_lines(cfg, metrics: dict, out_dir: Path, example_caption: str | None = None) -> list[str]:
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
     checkpoints = [p for p in (ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt") if p.exists()]
@@ -66,12 +72,16 @@ def summary_lines(cfg, metrics: dict, out_dir: Path) -> list[str]:
         resume = [*overrides, f"hydra.run.dir={out_dir}", "ckpt_path=last"]
         lines.append(f"resume       python {script} " + " ".join(shlex.quote(o) for o in resume)
                      + "  (raise trainer.max_steps to train on)")
+    caption = hydra_safe(example_caption or "")
+    if checkpoints and caption:  # a text-to-image run: the user's next step is to type a caption
+        lines.append(f"generate     python generate.py ckpt_path={shlex.quote(str(checkpoints[0]))} "
+                     f'text="{caption}" n=8')
     return lines
 
 
-def print_summary(cfg, metrics: dict, out_dir: Path) -> None:
+def print_summary(cfg, metrics: dict, out_dir: Path, example_caption: str | None = None) -> None:
     """Log the end-of-run block (to the console and the run's log file)."""
-    lines = summary_lines(cfg, metrics, out_dir)
+    lines = summary_lines(cfg, metrics, out_dir, example_caption)
     width = max(len(line) for line in lines)
     rule = "-" * min(width, 100)
     log.info("run finished\n%s\n%s\n%s", rule, "\n".join(lines), rule)

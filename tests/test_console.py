@@ -109,3 +109,23 @@ def test_misspelt_name_lists_valid_ones(override, group):
     assert f"Could not find '{group}/{override.split('=')[1]}'" in out.stderr
     valid = "shapes_dcgan" if group == "experiment" else "gan_cls"
     assert f"Available options in '{group}'" in out.stderr and valid in out.stderr
+
+
+def test_summary_of_a_text_to_image_run_ends_with_a_generate_command(tmp_path):
+    """`python train.py` (the default: text-to-image on captioned shapes) ends with a generate
+    command; pasted into a shell as printed, it writes images for the caption."""
+    run = tmp_path / "run"
+    out = _train_py("data.splits=[128,64,64]", "data.embedding_dim=16", "data.word2vec.epochs=1", "model.ngf=8",
+                    "model.ndf=8", "trainer.max_steps=2", "eval.every_n_steps=0", "eval.num_samples=64",
+                    "eval.kid_subset_size=32", "trainer.enable_progress_bar=false", "logger=csv",
+                    f"hydra.run.dir={run}", f"paths.cache_dir={tmp_path / 'cache'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    block = (out.stdout + out.stderr).split("run finished")[-1].splitlines()
+    generate = next(line for line in block if line.startswith("generate"))
+    assert generate == [line for line in block if line.strip() and not line.startswith("-")][-1]  # the last line
+    command = generate.removeprefix("generate").strip() + f" hydra.run.dir={tmp_path / 'gen'}"
+    assert 'text="a ' in command
+    pasted = subprocess.run(command.replace("python ", f"{sys.executable} ", 1), shell=True, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert pasted.returncode == 0, pasted.stderr[-2000:]
+    assert len(list((tmp_path / "gen").glob("*.png"))) == 9  # 8 images and their grid

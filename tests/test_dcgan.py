@@ -13,7 +13,7 @@ from t2i.run import build, train
 from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.gan import NonFiniteLossError
 
-TINY = ["data.splits=[256,64,64]", "data.image_size=32", "model.ngf=16", "model.ndf=16",
+TINY = ["experiment=shapes_dcgan", "data.splits=[256,64,64]", "data.image_size=32", "model.ngf=16", "model.ndf=16",
         "trainer.enable_progress_bar=false", "callbacks.sample_grid.every_n_steps=1000", "trainer.log_every_n_steps=1",
         "evaluate_after_fit=false"]  # these tests are about training; evaluation has its own
 

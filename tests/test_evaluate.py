@@ -10,7 +10,7 @@ from t2i.run import evaluate, train
 from tests.fixtures import write_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.splits=[256,64,128]", "data.image_size=32", "model.ngf=16", "model.ndf=16",
+TINY = ["experiment=shapes_dcgan", "data.splits=[256,64,128]", "data.image_size=32", "model.ngf=16", "model.ndf=16",
         "trainer.enable_progress_bar=false", "trainer.max_steps=2"]
 
 

@@ -15,7 +15,7 @@ from t2i.evaluation.scores import feature_metrics
 from t2i.run import train
 from tests.fixtures import scenes
 
-TINY_DCGAN = ["data.splits=[512,64,64]", "data.image_size=32", "model.ngf=8", "model.ndf=8",
+TINY_DCGAN = ["experiment=shapes_dcgan", "data.splits=[512,64,64]", "data.image_size=32", "model.ngf=8", "model.ndf=8",
               "trainer.enable_progress_bar=false", "logger=csv", "eval.monitor_samples=64", "eval.num_samples=64",
               "eval.kid_subset_size=32", "callbacks.sample_grid.every_n_steps=1000", "eval.every_n_steps=0"]
 

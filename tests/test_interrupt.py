@@ -11,7 +11,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["data.splits=[256,64,64]", "data.image_size=32", "model.ngf=16", "model.ndf=16",
+ARGS = ["experiment=shapes_dcgan", "data.splits=[256,64,64]", "data.image_size=32", "model.ngf=16", "model.ndf=16",
         "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "evaluate_after_fit=false"]
 
 

@@ -55,7 +55,7 @@ def test_optuna_sweep_optimises_the_returned_metric(tmp_path):
 
 
 def test_optuna_search_space_names_real_config_keys(make_cfg):
-    cfg = make_cfg(["hparams_search=shapes_dcgan_optuna"])
+    cfg = make_cfg(["experiment=shapes_dcgan", "hparams_search=shapes_dcgan_optuna"])
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "minimize"
     assert cfg.optimized_metric == "fid" and cfg.evaluate_after_fit

@@ -10,7 +10,7 @@ from t2i.loggers import make_wandb_logger
 from t2i.run import train
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.splits=[128,64,64]", "data.image_size=32", "model.ngf=16", "model.ndf=16",
+TINY = ["experiment=shapes_dcgan", "data.splits=[128,64,64]", "data.image_size=32", "model.ngf=16", "model.ndf=16",
         "trainer.enable_progress_bar=false", "trainer.max_steps=3", "trainer.log_every_n_steps=1",
         "evaluate_after_fit=false"]
 

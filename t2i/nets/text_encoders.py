@@ -96,10 +96,10 @@ class TextConditionedGenerator(nn.Module):
 
     def __init__(self, nz: int, embedding_dim: int, nc: int, image_size: int, ngf: int = 64,
                  text_encoder: str = "mean", text_dim: int = 128, text_hidden: int = 256,
-                 text_batch_norm: bool = True):
+                 text_batch_norm: bool = True, upsample: str = "deconv"):
         super().__init__()
         self.text = TextConditioner(embedding_dim, text_encoder, text_dim, text_hidden, text_batch_norm)
-        self.net = Generator(nz, ngf, nc, image_size, cond_dim=text_dim)
+        self.net = Generator(nz, ngf, nc, image_size, cond_dim=text_dim, upsample=upsample)
 
     def forward(self, z: torch.Tensor, word_vectors: torch.Tensor | None = None, length: torch.Tensor | None = None,
                 sentence: torch.Tensor | None = None) -> torch.Tensor:

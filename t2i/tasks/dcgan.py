@@ -10,7 +10,7 @@ from t2i.evaluation import evaluate_unconditional
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.ema import GeneratorEMA
-from t2i.tasks.gan import GANTask, bce
+from t2i.tasks.gan import GANTask, bce, lazy_due, r1_penalty
 
 LOSSES = ("bce", "hinge")
 
@@ -41,7 +41,7 @@ class DCGAN(CPUThreads, GeneratorEMA, GANTask):
 
     def discriminator_loss(self, batch, fake):
         # lazy R1 (StyleGAN2): every r1_every-th step, weighted r1_every times, at a fraction of the cost
-        penalise = self.r1_gamma > 0 and self.global_step % self.r1_every == 0
+        penalise = lazy_due(self.global_step, self.r1_every, self.r1_gamma)
         real = batch["image"].detach().requires_grad_(penalise)
         real_logits = self.discriminator(real)
         fake_logits = self.discriminator(fake)
@@ -52,8 +52,7 @@ class DCGAN(CPUThreads, GeneratorEMA, GANTask):
         logs = {"train/d_real": torch.sigmoid(real_logits).mean(), "train/d_fake": torch.sigmoid(fake_logits).mean()}
         if penalise:
             # R1: D's gradient norm on real images, pushed to 0; it keeps D from racing ahead of G
-            (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-            penalty = grad.pow(2).flatten(1).sum(1).mean()
+            penalty = r1_penalty(real_logits, real)
             loss = loss + 0.5 * self.r1_gamma * self.r1_every * penalty
             logs["train/r1"] = penalty.detach()
         return loss, logs

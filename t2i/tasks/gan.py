@@ -26,6 +26,18 @@ def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): mean squared norm of D's gradient at the real images,
+    pushed to 0; it keeps D from racing ahead of G. Differentiable (trains D)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def lazy_due(step: int, every: int, gamma: float) -> bool:
+    """Lazy regularisation (StyleGAN2): the penalty on every `every`-th step, weighted `every` times."""
+    return gamma > 0 and step % every == 0
+
+
 class GANTask(pl.LightningModule):
     """Subclasses build `self.generator` and `self.discriminator` and define
     `generate`, `discriminator_loss`, `generator_loss`, `preview` and `evaluate`."""
@@ -72,7 +84,7 @@ class GANTask(pl.LightningModule):
 
     # ------------------------------------------------- memory layout
     # `model.channels_last`: convolutions in NHWC layout. On a CPU (oneDNN) the DCGAN step
-    # runs ~25% faster (docs/default_run.md), and on a GPU under mixed precision it is the tensor
+    # runs ~25% faster (docs/shapes_dcgan.md), and on a GPU under mixed precision it is the tensor
     # cores' layout. The numbers are the same maths in another memory order.
     def on_fit_start(self) -> None:
         if self.channels_last:

@@ -22,7 +22,7 @@ from t2i.nets.dcgan import Discriminator
 from t2i.nets.text_encoders import MatchingDiscriminator, TextConditionedGenerator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.ema import GeneratorEMA
-from t2i.tasks.gan import GANTask, bce
+from t2i.tasks.gan import GANTask, bce, lazy_due, r1_penalty
 
 log = logging.getLogger("t2i")
 
@@ -144,7 +144,8 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
                  text_batch_norm: bool = True, ngf: int = 64, ndf: int = 64, label_smoothing: float = 0.1,
                  wrong_weight: float = 0.5,
                  interpolation_weight: float = 0.0, interpolation_beta: float = 0.5,
-                 hard_negatives: bool = False, ema_decay: float = 0.0, **gan_kw):
+                 hard_negatives: bool = True, ema_decay: float = 0.0, upsample: str = "deconv",
+                 r1_gamma: float = 0.0, r1_every: int = 1, **gan_kw):
         super().__init__(**gan_kw)
         if not 0.0 <= label_smoothing < 0.5:
             raise ValueError(f"model.label_smoothing must be in [0, 0.5), got {label_smoothing}")
@@ -153,10 +154,14 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
         if interpolation_weight < 0:
             raise ValueError(f"model.interpolation_weight must be >= 0 (0 turns GAN-INT off), got "
                              f"{interpolation_weight}")
+        if r1_gamma < 0 or r1_every < 1:
+            raise ValueError(f"model.r1_gamma must be >= 0 and model.r1_every >= 1, got {r1_gamma}, {r1_every}")
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.r1_gamma, self.r1_every = r1_gamma, r1_every
         text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden,
                     text_batch_norm=text_batch_norm)
-        self.generator = TextConditionedGenerator(self.nz, embedding_dim, channels, image_size, ngf, **text)
+        self.generator = TextConditionedGenerator(self.nz, embedding_dim, channels, image_size, ngf, **text,
+                                                  upsample=upsample)
         self.discriminator = MatchingDiscriminator(channels, embedding_dim, image_size, ndf, **text)
         self.real_label = 1.0 - label_smoothing  # one-sided: fakes keep target 0
         self.wrong_weight = wrong_weight
@@ -167,7 +172,9 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
     def discriminator_loss(self, batch, fake):
         d = self.discriminator
         sentence = d.text.embed(batch["word_vectors"], batch["length"])
-        real_features = d.features(batch["image"])  # once, scored against two captions
+        penalise = lazy_due(self.global_step, self.r1_every, self.r1_gamma)
+        real = batch["image"].detach().requires_grad_(penalise)
+        real_features = d.features(real)  # once, scored against two captions
         right = d.score(real_features, sentence)
         wrong = d.score(real_features, sentence.roll(1, 0))  # each image with its neighbour's caption
         same = same_caption(batch)
@@ -183,6 +190,10 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
         loss = (bce(right, self.real_label) + self.wrong_weight * wrong_loss
                 + (1 - self.wrong_weight) * bce(fake_logits, 0.0))
         logs["train/d_fake"] = torch.sigmoid(fake_logits).mean()
+        if penalise:  # R1 at (real image, right caption)
+            penalty = r1_penalty(right, real)
+            loss = loss + 0.5 * self.r1_gamma * self.r1_every * penalty
+            logs["train/r1"] = penalty.detach()
         return loss, logs
 
     def generator_loss(self, batch, fake):
