@@ -19,7 +19,7 @@ test-full:  ## everything, slow tests included
 	$(PY) -m pytest -q -n 2 --durations=10
 
 lint:
-	$(PY) -m ruff check t2i tests train.py evaluate.py generate.py scripts
+	$(PY) -m ruff check t2i tests train.py evaluate.py generate.py export.py demo.py scripts
 
 figures:  ## the README's pictures: the default run's samples and DF-GAN's captions.png (~13 CPU min)
 	$(PY) train.py hydra.run.dir=outputs/figures/shapes_dcgan

@@ -34,8 +34,8 @@ def test_imagefolder_reads_captions_and_counts_bad_records(tmp_path, caplog, csv
     # three captions per image: a JSON list in the jsonl, repeated rows in the csv
     assert dm.train_set.count.tolist() == [3] * len(dm.train_set)
     assert "a red disc on grey" in all_captions(dm)
-    stats = dm.stats
-    assert (stats["image_not_found"], stats["unreadable_image"], stats["empty_caption"], stats["skipped"]) == (1, 1, 1, 3)
+    s = dm.stats
+    assert (s["image_not_found"], s["unreadable_image"], s["empty_caption"], s["skipped"]) == (1, 1, 1, 3)
     for name in ("missing.jpg", "broken.jpg", "silent.png"):  # named in the one warning
         assert name in caplog.text
     # 10% test, then 5% of the rest val, drawn among the 33 files (broken.jpg is known
