@@ -58,8 +58,10 @@ class Generator:
     """A generator ready to draw: the model (eval mode, CPU by default) and, for
     text-to-image models, the text pipeline it was trained with."""
 
-    def __init__(self, model, text: CaptionDataModule | None, config: dict, folder: Path | None = None):
+    def __init__(self, model, text: CaptionDataModule | None, config: dict, folder: Path | None = None,
+                 metrics: dict | None = None):
         self.model, self.text, self.config, self.folder = model.eval(), text, config, folder
+        self.metrics = dict(metrics or {})  # the run's metrics.json, with its protocols
 
     # ------------------------------------------------------------- loading
     @classmethod
@@ -85,7 +87,7 @@ class Generator:
             itos = json.loads((folder / VOCABULARY).read_text())["itos"]
             text = text_pipeline(config["text"], itos, vectors["matrix"], vectors["known"].bool(),
                                  config.get("examples", []))
-        return cls(model.to(device), text, config, folder)
+        return cls(model.to(device), text, config, folder, read_json(folder / METRICS))
 
     @classmethod
     def from_checkpoint(cls, ckpt_path: str | Path) -> "Generator":
@@ -96,7 +98,7 @@ class Generator:
             else None
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         config = describe(model, architecture, text, cfg, int(ckpt.get("global_step", 0)), Path(ckpt_path))
-        return cls(model, text, config)
+        return cls(model, text, config, metrics=read_json(Path(ckpt_path).parent.parent / METRICS))
 
     # ------------------------------------------------------------- drawing
     @property
@@ -106,11 +108,6 @@ class Generator:
     @property
     def examples(self) -> list[str]:
         return list(self.config.get("examples") or [])
-
-    @property
-    def metrics(self) -> dict:
-        path = self.folder / METRICS if self.folder is not None else None
-        return json.loads(path.read_text()) if path is not None and path.is_file() else {}
 
     def generate(self, captions: list[str] | str | None = None, n: int = 8, seed: int = 0) -> torch.Tensor:
         """(captions, n, C, S, S) in [-1, 1] (unconditional models: (1, n, ...), no captions):
@@ -135,8 +132,8 @@ class Generator:
         return [to_pil(image) for image in images.flatten(0, 1)]
 
     # ------------------------------------------------------------- saving
-    def save_pretrained(self, out: str | Path, metrics: dict | None = None, command: str | None = None) -> Path:
-        """Write the folder (see the module's docstring). `metrics`: the run's metrics.json."""
+    def save_pretrained(self, out: str | Path, command: str | None = None) -> Path:
+        """Write the folder (see the module's docstring); `command`: how it was made, for the card."""
         out = Path(out).expanduser()
         out.mkdir(parents=True, exist_ok=True)
         generator = getattr(self.model, "generator_ema", None) or self.model.generator
@@ -147,11 +144,11 @@ class Generator:
             save_file({"matrix": wv.matrix.float().contiguous(), "known": wv.known.to(torch.uint8)}, out / VECTORS)
             (out / VOCABULARY).write_text(json.dumps({"itos": wv.vocab.itos}, ensure_ascii=False))
         (out / CONFIG).write_text(json.dumps(self.config, indent=2, default=str))
-        if metrics:
-            (out / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        if self.metrics:
+            (out / METRICS).write_text(json.dumps(self.metrics, indent=2, sort_keys=True))
         captions = self.examples[:4] if self.conditional else None
         save_image(grid(self.generate(captions, n=8, seed=0).flatten(0, 1), nrow=8), out / SAMPLES)
-        (out / CARD).write_text(model_card(self.config, metrics or {}, command))
+        (out / CARD).write_text(model_card(self.config, self.metrics, command))
         self.folder = out
         return out
 
@@ -213,6 +210,25 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def metrics_markdown(metrics: dict) -> str:
+    """The headline metrics as a markdown table, each with its protocol (card and demo)."""
+    rows = [(k, metrics[k]) for k in MAIN_METRICS if isinstance(metrics.get(k), (int, float))]
+    rows += [(k, v) for k, v in sorted(metrics.items()) if k.endswith(("_real", "_shuffled", "_std"))
+             and isinstance(v, (int, float)) and (k, v) not in rows]
+    if not rows:
+        return "The run wrote no metrics.json (train with evaluate_after_fit=true)."
+    lines = ["| metric | value | protocol |", "|---|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} | {(metric_protocol(metrics, k) or '-').replace('|', chr(92) + '|')} |"
+              for k, v in rows]  # protocols hold "|": escaped, or markdown splits the cell
+    lines += ["", f"(the run's metrics.json, evaluated on its {metrics.get('checkpoint', '?')} checkpoint at "
+              f"step {metrics.get('step', '?')}; all values in metrics.json)"]
+    return "\n".join(lines)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def model_card(config: dict, metrics: dict, command: str | None) -> str:
     """README.md: what it is, what it was trained on, its numbers with their protocol, a
     sample grid, how to use it and the commands that made it."""
@@ -224,16 +240,7 @@ def model_card(config: dict, metrics: dict, command: str | None) -> str:
              f"A {config['model_class']} generator exported from a t2i run ({config['checkpoint']}, "
              f"step {config['step']}, seed {config['seed']}){', EMA weights' if config['ema'] else ''}.",
              f"Trained on: {data['name']} ({data['dataset']}, images at {data['image_size']} px).", ""]
-    rows = [(k, metrics[k]) for k in MAIN_METRICS if isinstance(metrics.get(k), (int, float))]
-    rows += [(k, v) for k, v in sorted(metrics.items()) if k.endswith(("_real", "_shuffled", "_std"))
-             and isinstance(v, (int, float)) and (k, v) not in rows]
-    if rows:
-        lines += ["## Metrics", "", "| metric | value | protocol |", "|---|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} | {metric_protocol(metrics, k) or '-'} |" for k, v in rows]
-        lines += ["", f"(the run's metrics.json, evaluated on its {metrics.get('checkpoint', '?')} checkpoint at "
-                  f"step {metrics.get('step', '?')}; all values in metrics.json)", ""]
-    else:
-        lines += ["## Metrics", "", "The run wrote no metrics.json (run with evaluate_after_fit=true).", ""]
+    lines += ["## Metrics", "", metrics_markdown(metrics), ""]
     examples = config.get("examples") or []
     call = f"g({json.dumps(examples[:4])}, n=8, seed=0)" if config["text"] else "g(n=8, seed=0)"
     lines += ["## Samples", "", f"![samples]({SAMPLES})", "", f"`{call}`, one row per caption.", "",
@@ -263,7 +270,7 @@ def export(ckpt_path: str | Path, out: str | Path) -> Path:
         raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint (RUN/checkpoints/best.ckpt or last.ckpt)")
     generator = Generator.from_checkpoint(ckpt_path)
     run_dir = ckpt_path.parent.parent
-    metrics = json.loads((run_dir / METRICS).read_text()) if (run_dir / METRICS).is_file() else {}
+    metrics = generator.metrics
     if not metrics:
         log.warning("no %s in %s: the model card will have no metrics", METRICS, run_dir)
     elif metrics.get("checkpoint") not in (None, ckpt_path.stem):
@@ -271,7 +278,7 @@ def export(ckpt_path: str | Path, out: str | Path) -> Path:
                     ckpt_path.name)
     train_cmd = run_command(run_dir)
     command = "\n".join(c for c in (train_cmd, f"python export.py ckpt_path={ckpt_path} out={out}") if c)
-    folder = generator.save_pretrained(out, metrics, command)
+    folder = generator.save_pretrained(out, command)
     for picture in ("captions.png",):
         if (run_dir / picture).is_file():
             shutil.copyfile(run_dir / picture, folder / picture)

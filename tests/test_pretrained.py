@@ -103,7 +103,7 @@ def test_model_card_generate_py_and_two_line_api(make_cfg, tmp_path):
     card = (folder / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: t2i\npipeline_tag: text-to-image")
     fid_row = next(line for line in card.splitlines() if line.startswith("| fid |"))
-    assert f"{metrics['fid']:.4g}" in fid_row and metrics["fid_protocol"] in fid_row
+    assert f"{metrics['fid']:.4g}" in fid_row and metrics["fid_protocol"].replace("|", "\\|") in fid_row
     assert "alignment_accuracy" in card and "![samples](samples.png)" in card
     assert "python export.py ckpt_path=" in card
     assert json.loads((folder / "metrics.json").read_text()) == metrics
