@@ -1,11 +1,15 @@
 """Images for any caption from a text-to-image checkpoint:
 python generate.py ckpt_path=RUN/checkpoints/last.ckpt text="a large filled circle in the top left" n=8
+python generate.py model=EXPORTED_DIR text="..." n=8   (a folder written by export.py)
 Writes <slug>_<i>.png and the grid <slug>.png into hydra.run.dir. Unknown words are a
 warning (they count as zero vectors), not an error. No dataset is needed: the
 vocabulary and word vectors are stored in the checkpoint."""
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
+from t2i.pretrained import load_generator, model_override
 from t2i.run import generate_from_checkpoint
 from t2i.warnings import quiet_libraries
 
@@ -13,9 +17,11 @@ from t2i.warnings import quiet_libraries
 @hydra.main(version_base="1.3", config_path="conf", config_name="generate")
 def main(cfg: DictConfig) -> None:
     quiet_libraries()
-    for path in generate_from_checkpoint(cfg):
+    generator = load_generator(cfg.model_dir) if cfg.get("model_dir") else None
+    for path in generate_from_checkpoint(cfg, generator):
         print(path)
 
 
 if __name__ == "__main__":
+    sys.argv = model_override(sys.argv)
     main()

@@ -205,13 +205,14 @@ def slug(text: str, max_len: int = 60) -> str:
     return "_".join(w for w in words if w)[:max_len] or "caption"
 
 
-def generate_from_checkpoint(cfg) -> list[Path]:
+def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
     """generate.py: images for typed captions from a checkpoint (no dataset needed: the
-    vocabulary and word vectors travel in the checkpoint). Writes, per caption,
+    vocabulary and word vectors travel in the checkpoint), or from `generator`, an
+    exported folder loaded by t2i.pretrained (generate.py model=DIR). Writes, per caption,
     `<slug>_<i>.png` for each image and `<slug>.png` with all of them. Unknown words
     are warned about (by the data module's `encode`) and count as zero vectors."""
-    if not cfg.get("ckpt_path"):
-        raise ValueError("generate.py needs ckpt_path=PATH/TO/last.ckpt")
+    if not cfg.get("ckpt_path") and generator is None:
+        raise ValueError("generate.py needs ckpt_path=PATH/TO/last.ckpt or model=EXPORTED_DIR")
     texts = cfg.get("text")
     texts = [texts] if isinstance(texts, str) else list(texts or [])
     if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
@@ -219,14 +220,20 @@ def generate_from_checkpoint(cfg) -> list[Path]:
     n = int(cfg.get("n", 8))
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
-    if not hasattr(datamodule, "encode") or not hasattr(model, "images_for_text"):
-        raise ValueError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
-                         "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
     device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(device)
-    encoded = datamodule.encode(texts)
-    images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))
+    if generator is not None:
+        if not generator.conditional:
+            raise ValueError(f"{cfg.model_dir} is an unconditional generator: generate.py needs a text-to-image one")
+        generator.model.to(device)
+        images = generator.generate(texts, n, seed=int(cfg.get("seed", 0)))
+    else:
+        model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
+        if not hasattr(datamodule, "encode") or not hasattr(model, "images_for_text"):
+            raise ValueError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
+                             "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
+        model.to(device)
+        encoded = datamodule.encode(texts)
+        images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -196,3 +196,41 @@ def test_columns_pick_a_model_comparison(tmp_path):
     # without --columns the table is unchanged: every logged metric, no pseudo-columns
     rows = table_rows(build_report([tmp_path / "runs"], tmp_path / "all"))
     assert "model" not in rows["run"] and "train/loss" in rows["run"]
+
+
+# ------------------------------------------------------------------ HTML gallery
+def write_gallery_runs(root: Path, n: int = 3) -> Path:
+    """A 3-run sweep as train.py leaves it: metrics.json with protocols, the pictures."""
+    for job in range(n):
+        fid = 30.0 - 7 * job
+        run = write_run(root / str(job), ["experiment=shapes_t2i", f"seed={job}"], val_losses=[0.5, 0.4],
+                        step_losses=[1.0, 0.8, 0.6, 0.5],
+                        results={"fid": fid, "precision": 0.1 * job, "fid_protocol": f"domain:shapes | run {job}",
+                                 "r_precision": 0.2 + job / 10, "r_precision_protocol": "matching evaluator | 1+99",
+                                 "checkpoint": "best", "step": 100 * job})
+        for name in ("captions.png", "samples.png", "interpolation.png"):
+            Image.fromarray(np.full((12, 16 + job), 40 * job, dtype=np.uint8)).save(run / name)
+    return root
+
+
+def test_html_gallery_is_one_standalone_page_with_protocols(tmp_path):
+    import base64
+    import io
+    import re
+
+    root = write_gallery_runs(tmp_path / "sweep")
+    main([str(root), "--html", str(tmp_path / "page.html")])
+    page = (tmp_path / "page.html").read_text()
+    table = page.split("<tbody>")[1].split("</tbody>")[0]
+    assert table.count("<tr>") == 3
+    # every number carries its protocol (precision shares FID's), sortable by its value
+    assert 'data-value="16.0" title="domain:shapes | run 2">16</td>' in table
+    assert 'data-value="0.2" title="domain:shapes | run 2">' in table
+    assert 'title="matching evaluator | 1+99"' in table
+    assert "<script>" in page and "sortable" in page
+    # pictures embedded (no file next to the page needed): 3 pictures + curves per run, all decodable PNGs
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert len(sources) == 3 * 4 and all(s.startswith("data:image/png;base64,") for s in sources)
+    for s in sources:
+        Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1]))).verify()
+    assert page.count("<figcaption>training curves</figcaption>") == 3

@@ -171,6 +171,7 @@ class CaptionDataModule(BaseDataModule):
         self.word_vectors: WordVectors | None = None
         self._text_stats: dict = {}
         self._tokens: dict | None = None  # per split: (captions, tokens, first, count, images, fields)
+        self._examples: list[str] = []  # test captions restored from a checkpoint
 
     # ------------------------------------------------------------ subclass API
     def load_splits(self) -> dict[str, CaptionedImages]:
@@ -331,10 +332,19 @@ class CaptionDataModule(BaseDataModule):
         return dict(max_words=self.max_words, embedding_dim=self.embedding_dim, standardize=self.standardize,
                     word2vec=dict(self._word2vec))
 
+    def example_captions(self, n: int = 16) -> list[str]:
+        """The first caption of the first `n` test images (the demo's and model card's
+        examples): from the splits after setup, else from a restored checkpoint."""
+        if self._tokens is not None:
+            test = self._tokens["test"]
+            return [test["captions"][i] for i in test["first"][:n].tolist()]
+        return list(self._examples[:n])
+
     def state_dict(self) -> dict:
         if self.word_vectors is None:
             return {}
-        return {"word_vectors": self.word_vectors.state_dict(), "settings": self.text_settings()}
+        return {"word_vectors": self.word_vectors.state_dict(), "settings": self.text_settings(),
+                "examples": self.example_captions()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore the vocabulary and matrix a model was trained with. Splits already
@@ -345,6 +355,7 @@ class CaptionDataModule(BaseDataModule):
         self.max_words = int(settings.get("max_words", self.max_words))
         self.embedding_dim = int(settings.get("embedding_dim", self.embedding_dim))
         self.word_vectors = WordVectors.from_state_dict(state["word_vectors"])
+        self._examples = list(state.get("examples", []))
         if self._tokens is not None:
             self._encode_splits()
 

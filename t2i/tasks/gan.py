@@ -113,6 +113,14 @@ class GANTask(pl.LightningModule):
             return torch.rand(n, self.nz, generator=g, device=self.device).mul_(2).sub_(1)
         return torch.randn(n, self.nz, generator=g, device=self.device)
 
+    def draw_noise(self, n: int, seed: int) -> torch.Tensor:
+        """z from an explicit seed (generate.py's `seed`, an exported generator's), in the
+        model's noise kind: the same seed gives the same images on any machine."""
+        g = torch.Generator().manual_seed(seed)
+        z = torch.rand(n, self.nz, generator=g).mul_(2).sub_(1) if self.noise_kind == "uniform" \
+            else torch.randn(n, self.nz, generator=g)
+        return z.to(self.device)
+
     # ------------------------------------------------------- to implement
     def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

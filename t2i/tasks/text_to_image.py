@@ -84,13 +84,6 @@ class TextToImageGAN(CPUThreads, GeneratorEMA, GANTask):
         with self.cpu_threads_applied():
             return evaluate_text_to_image(self, datamodule, eval_cfg, out_dir)
 
-    def draw_noise(self, n: int, seed: int) -> torch.Tensor:
-        """z from an explicit seed (generate.py's `seed`), in the model's noise kind."""
-        g = torch.Generator().manual_seed(seed)
-        z = torch.rand(n, self.nz, generator=g).mul_(2).sub_(1) if self.noise_kind == "uniform" \
-            else torch.randn(n, self.nz, generator=g)
-        return z.to(self.device)
-
     @torch.no_grad()
     def images_for_text(self, encoded: dict, n: int, seed: int = 0) -> torch.Tensor:
         """`n` images per encoded caption (datamodule.encode's dict), in eval mode:

@@ -1,0 +1,25 @@
+"""A web demo of a generator: python demo.py model=EXPORTED_DIR (or ckpt_path=RUN/checkpoints/best.ckpt)
+[port=7860], then open http://127.0.0.1:7860. Needs Gradio: pip install -r requirements-demo.txt"""
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from t2i.demo import launch
+from t2i.pretrained import Generator, model_override
+from t2i.warnings import quiet_libraries
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="demo")
+def main(cfg: DictConfig) -> None:
+    quiet_libraries()
+    if bool(cfg.get("model_dir")) == bool(cfg.get("ckpt_path")):
+        raise SystemExit("demo.py needs one of model=EXPORTED_DIR or ckpt_path=RUN/checkpoints/best.ckpt")
+    generator = Generator.from_pretrained(cfg.model_dir) if cfg.get("model_dir") \
+        else Generator.from_checkpoint(cfg.ckpt_path)
+    launch(generator, port=cfg.port, host=cfg.host, share=cfg.share)
+
+
+if __name__ == "__main__":
+    sys.argv = model_override(sys.argv)
+    main()

@@ -1,0 +1,298 @@
+"""A trained generator as a self-contained folder, and the two-line API over it:
+
+    g = t2i.load_generator("DIR")
+    images = g(["a red flower with five petals"], n=8, seed=0)   # PIL images, 8 per caption
+
+`export(ckpt_path, out)` (export.py) writes, following huggingface_hub's ModelHubMixin
+layout (`save_pretrained` / `from_pretrained`, so the folder pushes to and pulls from the
+Hub as it is):
+- model.safetensors        the generator's weights only (its EMA average where it has one)
+- config.json              architecture, its settings, image size, channels, text settings,
+                           what it was trained on, the step, example test captions
+- vocabulary.json          the words, in id order
+- word_vectors.safetensors the standardised word-vector matrix (vocab x dim) and which rows are known
+- metrics.json             the run's metrics with their protocol (when the run wrote one)
+- samples.png, README.md   a sample grid and the model card
+Loading reads JSON and safetensors only: no pickle, so a shared folder cannot run code;
+the architecture is looked up in ARCHITECTURES, never imported from a name in the file."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torchvision.utils import save_image
+
+from t2i.callbacks.samples import grid
+from t2i.data.base import to_uint8
+from t2i.data.captions import CaptionDataModule
+from t2i.run import load_checkpoint
+from t2i.summary import MAIN_METRICS, metric_protocol
+from t2i.tasks.dcgan import DCGAN
+from t2i.tasks.df_gan import DFGAN
+from t2i.tasks.text_to_image import GANCLS, CondDCGANLSTM
+
+log = logging.getLogger("t2i")
+
+ARCHITECTURES = {"gan_cls": GANCLS, "df_gan": DFGAN, "cond_dcgan_lstm": CondDCGANLSTM, "dcgan": DCGAN}
+CONFIG, WEIGHTS, VOCABULARY, VECTORS = "config.json", "model.safetensors", "vocabulary.json", "word_vectors.safetensors"
+METRICS, SAMPLES, CARD = "metrics.json", "samples.png", "README.md"
+FORMAT_VERSION = 1
+TRAINING_ONLY = ("_target_", "optimizer_g", "optimizer_d", "scheduler")  # model settings a generator does not need
+
+
+def architecture_of(model) -> str:
+    for name, cls in ARCHITECTURES.items():
+        if type(model) is cls:
+            return name
+    raise ValueError(f"{type(model).__name__} cannot be exported: export supports {', '.join(ARCHITECTURES)} "
+                     "(text-to-image GANs and the unconditional DCGAN)")
+
+
+class Generator:
+    """A generator ready to draw: the model (eval mode, CPU by default) and, for
+    text-to-image models, the text pipeline it was trained with."""
+
+    def __init__(self, model, text: CaptionDataModule | None, config: dict, folder: Path | None = None,
+                 metrics: dict | None = None):
+        self.model, self.text, self.config, self.folder = model.eval(), text, config, folder
+        self.metrics = dict(metrics or {})  # the run's metrics.json, with its protocols
+
+    # ------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "Generator":
+        """A folder written by `save_pretrained` (or a Hub repo id, downloaded with
+        huggingface_hub when it is installed)."""
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            folder = download(str(path))
+        if not (folder / CONFIG).is_file():
+            raise FileNotFoundError(f"{folder} has no {CONFIG}: not an exported t2i generator (python export.py "
+                                    "ckpt_path=RUN/checkpoints/best.ckpt out=DIR writes one)")
+        config = json.loads((folder / CONFIG).read_text())
+        name = config.get("architecture")
+        if name not in ARCHITECTURES:
+            raise ValueError(f"{folder / CONFIG}: unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})")
+        settings = {**config["model"], "ema_decay": 0.0}  # the exported weights already are the average
+        model = ARCHITECTURES[name](optimizer_g=None, optimizer_d=None, **settings)
+        model.generator.load_state_dict(load_file(folder / WEIGHTS))
+        text = None
+        if config.get("text") is not None:
+            vectors = load_file(folder / VECTORS)
+            itos = json.loads((folder / VOCABULARY).read_text())["itos"]
+            text = text_pipeline(config["text"], itos, vectors["matrix"], vectors["known"].bool(),
+                                 config.get("examples", []))
+        return cls(model.to(device), text, config, folder, read_json(folder / METRICS))
+
+    @classmethod
+    def from_checkpoint(cls, ckpt_path: str | Path) -> "Generator":
+        """A Lightning checkpoint of train.py (a pickle: load only your own)."""
+        model, datamodule, cfg = load_checkpoint(str(ckpt_path))
+        architecture = architecture_of(model)
+        text = datamodule if isinstance(datamodule, CaptionDataModule) and datamodule.word_vectors is not None \
+            else None
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        config = describe(model, architecture, text, cfg, int(ckpt.get("global_step", 0)), Path(ckpt_path))
+        return cls(model, text, config, metrics=read_json(Path(ckpt_path).parent.parent / METRICS))
+
+    # ------------------------------------------------------------- drawing
+    @property
+    def conditional(self) -> bool:
+        return self.text is not None
+
+    @property
+    def examples(self) -> list[str]:
+        return list(self.config.get("examples") or [])
+
+    def generate(self, captions: list[str] | str | None = None, n: int = 8, seed: int = 0) -> torch.Tensor:
+        """(captions, n, C, S, S) in [-1, 1] (unconditional models: (1, n, ...), no captions):
+        the same seed and caption give the same pixels as generate.py on the checkpoint."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if not self.conditional:
+            if captions:
+                raise ValueError(f"this {self.config['architecture']} generator is unconditional: call it without "
+                                 "captions")
+            self.model.eval()
+            with torch.no_grad():
+                return self.model.generate({}, self.model.draw_noise(n, seed)).float().cpu()[None]
+        captions = [captions] if isinstance(captions, str) else list(captions or [])
+        if not captions or not all(isinstance(c, str) and c.strip() for c in captions):
+            raise ValueError('a text-to-image generator needs captions: g(["a red flower"], n=8, seed=0)')
+        return self.model.images_for_text(self.text.encode(captions), n, seed=seed)
+
+    def __call__(self, captions: list[str] | str | None = None, n: int = 8, seed: int = 0) -> list[Image.Image]:
+        """PIL images: n per caption, caption by caption."""
+        images = self.generate(captions, n, seed)
+        return [to_pil(image) for image in images.flatten(0, 1)]
+
+    # ------------------------------------------------------------- saving
+    def save_pretrained(self, out: str | Path, command: str | None = None) -> Path:
+        """Write the folder (see the module's docstring); `command`: how it was made, for the card."""
+        out = Path(out).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        generator = getattr(self.model, "generator_ema", None) or self.model.generator
+        save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, out / WEIGHTS,
+                  metadata={"format": "pt"})
+        if self.text is not None:
+            wv = self.text.word_vectors
+            save_file({"matrix": wv.matrix.float().contiguous(), "known": wv.known.to(torch.uint8)}, out / VECTORS)
+            (out / VOCABULARY).write_text(json.dumps({"itos": wv.vocab.itos}, ensure_ascii=False))
+        (out / CONFIG).write_text(json.dumps(self.config, indent=2, default=str))
+        if self.metrics:
+            (out / METRICS).write_text(json.dumps(self.metrics, indent=2, sort_keys=True))
+        captions = self.examples[:4] if self.conditional else None
+        save_image(grid(self.generate(captions, n=8, seed=0).flatten(0, 1), nrow=8), out / SAMPLES)
+        (out / CARD).write_text(model_card(self.config, self.metrics, command))
+        self.folder = out
+        return out
+
+    def push_to_hub(self, repo_id: str, **kw) -> str:
+        """Upload the saved folder to the Hugging Face Hub (needs huggingface_hub and a login)."""
+        if self.folder is None:
+            raise RuntimeError("save_pretrained(DIR) first: push_to_hub uploads that folder")
+        from huggingface_hub import HfApi  # optional: only pushing and pulling from the Hub need it
+
+        api = HfApi()
+        api.create_repo(repo_id, exist_ok=True, **kw)
+        return api.upload_folder(repo_id=repo_id, folder_path=str(self.folder)).commit_url
+
+
+def download(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download  # optional: local folders need nothing
+    except ImportError:
+        raise FileNotFoundError(f"{repo_id}: no such folder (and huggingface_hub is not installed to fetch it "
+                                "from the Hub: pip install huggingface_hub)") from None
+    return Path(snapshot_download(repo_id))
+
+
+def text_pipeline(settings: dict, itos: list[str], matrix: torch.Tensor, known: torch.Tensor,
+                  examples: list[str]) -> CaptionDataModule:
+    """The encoder a model was trained with (tokeniser, vocabulary, standardised vectors):
+    the data modules' own `encode`, so captions become the same vectors as in training."""
+    text = CaptionDataModule(max_words=int(settings["max_words"]), embedding_dim=int(settings["embedding_dim"]),
+                             standardize=bool(settings.get("standardize", True)), word2vec=settings.get("word2vec"))
+    text.load_state_dict({"word_vectors": {"vocab": {"itos": itos}, "matrix": matrix, "known": known},
+                          "settings": settings, "examples": examples})
+    return text
+
+
+def describe(model, architecture: str, text: CaptionDataModule | None, cfg, step: int, ckpt_path: Path) -> dict:
+    """config.json: everything needed to rebuild and describe the generator."""
+    settings = {k: v for k, v in dict(cfg.model).items() if k not in TRAINING_ONLY}
+    data = dict(cfg.data)
+    return {"format_version": FORMAT_VERSION, "library": "t2i", "architecture": architecture,
+            "model_class": type(model).__name__, "model": settings,
+            "image_size": int(settings.get("image_size", data.get("image_size", 0))),
+            "channels": int(settings.get("channels", data.get("channels", 3))),
+            "ema": getattr(model, "generator_ema", None) is not None,
+            "text": text.text_settings() if text is not None else None,
+            "examples": text.example_captions() if text is not None else [],
+            "trained_on": {"dataset": str(data.get("_target_", "")).rsplit(".", 1)[-1],
+                           "name": getattr(text, "dataset_name", None) or Path(str(data.get("root", ""))).name,
+                           "image_size": data.get("image_size")},
+            "task_name": cfg.get("task_name"), "seed": cfg.get("seed"), "step": step,
+            "checkpoint": ckpt_path.name}
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    array = to_uint8(image).permute(1, 2, 0).numpy()
+    return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def metrics_markdown(metrics: dict) -> str:
+    """The headline metrics as a markdown table, each with its protocol (card and demo)."""
+    rows = [(k, metrics[k]) for k in MAIN_METRICS if isinstance(metrics.get(k), (int, float))]
+    rows += [(k, v) for k, v in sorted(metrics.items()) if k.endswith(("_real", "_shuffled", "_std"))
+             and isinstance(v, (int, float)) and (k, v) not in rows]
+    if not rows:
+        return "The run wrote no metrics.json (train with evaluate_after_fit=true)."
+    lines = ["| metric | value | protocol |", "|---|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} | {(metric_protocol(metrics, k) or '-').replace('|', chr(92) + '|')} |"
+              for k, v in rows]  # protocols hold "|": escaped, or markdown splits the cell
+    lines += ["", f"(the run's metrics.json, evaluated on its {metrics.get('checkpoint', '?')} checkpoint at "
+              f"step {metrics.get('step', '?')}; all values in metrics.json)"]
+    return "\n".join(lines)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def model_card(config: dict, metrics: dict, command: str | None) -> str:
+    """README.md: what it is, what it was trained on, its numbers with their protocol, a
+    sample grid, how to use it and the commands that made it."""
+    arch, data = config["architecture"], config["trained_on"]
+    header = yaml.safe_dump({"library_name": "t2i", "pipeline_tag": "text-to-image" if config["text"] else
+                             "unconditional-image-generation", "tags": ["gan", arch, data["name"] or "t2i"]},
+                            sort_keys=False)
+    lines = [f"---\n{header}---", f"# {arch} on {data['name']} ({config['image_size']}x{config['image_size']})", "",
+             f"A {config['model_class']} generator exported from a t2i run ({config['checkpoint']}, "
+             f"step {config['step']}, seed {config['seed']}){', EMA weights' if config['ema'] else ''}.",
+             f"Trained on: {data['name']} ({data['dataset']}, images at {data['image_size']} px).", ""]
+    lines += ["## Metrics", "", metrics_markdown(metrics), ""]
+    examples = config.get("examples") or []
+    call = f"g({json.dumps(examples[:4])}, n=8, seed=0)" if config["text"] else "g(n=8, seed=0)"
+    lines += ["## Samples", "", f"![samples]({SAMPLES})", "", f"`{call}`, one row per caption.", "",
+              "## Use", "", "```python", "import t2i", 'g = t2i.load_generator("THIS_FOLDER")',
+              f"images = {call}  # PIL images", "```", "",
+              "or `python generate.py model=THIS_FOLDER text=\"...\"`, `python demo.py model=THIS_FOLDER`.", ""]
+    if command:
+        lines += ["## Made with", "", "```", command, "```", ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ export.py
+def run_command(run_dir: Path) -> str | None:
+    """The train.py command of a run folder (Hydra's .hydra/overrides.yaml)."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return None
+    overrides = yaml.safe_load(path.read_text()) or []
+    return "python train.py " + " ".join(str(o) for o in overrides)
+
+
+def export(ckpt_path: str | Path, out: str | Path) -> Path:
+    """export.py: a checkpoint -> the self-contained folder; the run's metrics.json (next to
+    checkpoints/) goes into the card."""
+    ckpt_path = Path(ckpt_path).expanduser()
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint (RUN/checkpoints/best.ckpt or last.ckpt)")
+    generator = Generator.from_checkpoint(ckpt_path)
+    run_dir = ckpt_path.parent.parent
+    metrics = generator.metrics
+    if not metrics:
+        log.warning("no %s in %s: the model card will have no metrics", METRICS, run_dir)
+    elif metrics.get("checkpoint") not in (None, ckpt_path.stem):
+        log.warning("%s scored the %s checkpoint, not %s: the card says so", METRICS, metrics["checkpoint"],
+                    ckpt_path.name)
+    train_cmd = run_command(run_dir)
+    command = "\n".join(c for c in (train_cmd, f"python export.py ckpt_path={ckpt_path} out={out}") if c)
+    folder = generator.save_pretrained(out, command)
+    for picture in ("captions.png",):
+        if (run_dir / picture).is_file():
+            shutil.copyfile(run_dir / picture, folder / picture)
+    log.info("exported %s (%s, step %d) to %s", ckpt_path, generator.config["architecture"],
+             generator.config["step"], folder)
+    return folder
+
+
+def model_override(argv: list[str]) -> list[str]:
+    """generate.py / demo.py `model=DIR`: conf/model/ is a config group, so Hydra would read
+    model=DIR as picking one of its options; it is the config key `model_dir`."""
+    return [("model_dir=" + a.removeprefix("model=")) if a.startswith("model=") else a for a in argv]
+
+
+def load_generator(path: str | Path, device: str = "cpu") -> Generator:
+    """t2i.load_generator(DIR): an exported folder (or a Hub repo id); see Generator."""
+    return Generator.from_pretrained(path, device=device)
