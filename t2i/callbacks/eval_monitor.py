@@ -17,7 +17,7 @@ import torch
 
 log = logging.getLogger("t2i")
 LOGGED = ("fid", "kid_mean", "precision", "recall", "r_precision", "r_precision_real", "r_precision_shuffled",
-          "alignment_accuracy")
+          "alignment_accuracy", "colour_accuracy")
 
 
 class EvalMonitor(pl.Callback):
@@ -104,7 +104,8 @@ class EvalMonitor(pl.Callback):
         if trainer.is_global_zero:
             log.info("step %d: val/fid %.3f%s (%s)%s", step, metrics["fid"],
                      "".join(f", val/{k} {metrics[k]:.3f}" for k in ("precision", "recall", "r_precision",
-                                                                     "alignment_accuracy") if k in metrics),
+                                                                     "colour_accuracy", "alignment_accuracy")
+                             if k in metrics),
                      protocol, "  -> best.ckpt" if improved else "")
         if improved:
             trainer.save_checkpoint(self.path, weights_only=False)  # full state: best.ckpt resumes too
