@@ -12,8 +12,8 @@ from pathlib import Path
 log = logging.getLogger("t2i")
 
 # Headline metrics, in this order, where a run has them; everything else stays in metrics.json.
-MAIN_METRICS = ("fid", "kid_mean", "precision", "recall", "r_precision", "alignment_accuracy", "is_mean",
-                "test_acc", "test_f1", "psnr_centre", "ssim_centre", "l1_centre")
+MAIN_METRICS = ("fid", "kid_mean", "precision", "recall", "r_precision", "colour_accuracy", "alignment_accuracy",
+                "is_mean", "test_acc", "test_f1", "psnr_centre", "ssim_centre", "l1_centre")
 # What says how the headline numbers were measured.
 PROTOCOL_KEYS = ("fid_feature_extractor", "num_samples")
 # Metrics measured under another key's protocol (image_quality writes one fid_protocol for all four).

@@ -342,6 +342,10 @@ def test_flickr_evaluation_scores_in_the_matching_space(make_cfg, tmp_path):
     for key in ("precision", "recall", "r_precision", "r_precision_real", "r_precision_shuffled", "r_precision_std"):
         assert 0 <= metrics[key] <= 1, key
     assert not any(k.startswith("alignment") for k in metrics)
+    # colour_accuracy: the scenes' captions each name one colour of the shape (and none of the ground)
+    assert metrics["colour_captions"] == 120 and "120 of 120 captions" in metrics["colour_protocol"]
+    for key in ("colour_accuracy", "colour_accuracy_real", "colour_accuracy_shuffled"):
+        assert 0 <= metrics[key] <= 1, key
     for picture in ("captions.png", "samples.png", "interpolation.png", "text_interpolation.png"):
         assert (tmp_path / "eval" / picture).stat().st_size > 0
 

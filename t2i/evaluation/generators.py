@@ -9,9 +9,11 @@ from pathlib import Path
 import torch
 
 from t2i.evaluation.batches import eval_batches
+from t2i.evaluation.colour import colour_metrics
 from t2i.evaluation.features import is_captioned
 from t2i.evaluation.pictures import (
     captions_picture,
+    colour_grouped_items,
     distinct_caption_items,
     latent_interpolation,
     log_pictures,
@@ -19,6 +21,7 @@ from t2i.evaluation.pictures import (
     text_interpolation,
 )
 from t2i.evaluation.scores import image_quality
+from t2i.metrics.alignment import derangement
 
 log = logging.getLogger("t2i")
 
@@ -31,7 +34,6 @@ def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, e
     """R-precision of generated images (with the real ceiling and shuffled floor) in the
     matching evaluator's space."""
     from t2i.evaluation.matching import caption_codes, matching_evaluator, r_precision
-    from t2i.metrics.alignment import derangement
 
     captions = [c for b in batches for c in b["caption"]]
     distinct = int(caption_codes(captions).unique().numel())
@@ -57,6 +59,16 @@ def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, e
             "r_precision_shuffled": floor, "r_precision_protocol":
             f"matching evaluator ({dataset_label(datamodule)}, trained on train) | {len(captions)} test captions, "
             f"1 true + 99 distractors, {draws} draws", **report}
+
+
+def caption_colours(fake: torch.Tensor, batches: list[dict], eval_cfg) -> dict:
+    """colour_accuracy of generated RGB images, its real ceiling and shuffled floor (the
+    same derangement of captions as R-precision's floor)."""
+    if fake.shape[1] != 3:  # grey images (shapes) name no colour
+        return {}
+    captions = [c for b in batches for c in b["caption"]]
+    real = torch.cat([b["image"] for b in batches])
+    return colour_metrics(fake, real, captions, derangement(len(captions), int(eval_cfg.get("seed", 0))))
 
 
 def dataset_label(datamodule) -> str:
@@ -85,6 +97,7 @@ def score_generator(model, datamodule, eval_cfg, split: str, n: int, reference: 
                             reference=reference)
     if is_captioned(datamodule) and "token_ids" in batches[0]:
         metrics.update(text_matching_metrics(fake, batches, datamodule, eval_cfg))
+        metrics.update(caption_colours(fake, batches, eval_cfg))
     if getattr(datamodule, "target_names", None) and all("targets" in b for b in batches) \
             and "word_vectors" in batches[0]:
         metrics.update(alignment(fake, batches, datamodule, eval_cfg))
@@ -104,10 +117,11 @@ def write_pictures(model, datamodule, eval_cfg, out_dir: Path, fake: torch.Tenso
     if text_model:
         k, m = int(eval_cfg.get("num_captions", 8)), int(eval_cfg.get("images_per_caption", 6))
         items = distinct_caption_items(datamodule.test_set, 2 * k)
-        rows = collate(items[:k])
-        generated = model.images_for_text(rows, m, seed=seed)
-        captions_picture([it["caption"] for it in items[:k]], torch.stack([it["image"] for it in items[:k]]),
+        shown = colour_grouped_items(datamodule.test_set, k)
+        generated = model.images_for_text(collate(shown), m, seed=seed)
+        captions_picture([it["caption"] for it in shown], torch.stack([it["image"] for it in shown]),
                          generated, out_dir / "captions.png")
+        rows = collate(items[:k])
         paths.insert(1, out_dir / "captions.png")
         half = len(items) // 2
         if half:

@@ -1,4 +1,5 @@
-"""The pictures an evaluation writes: samples.png, captions.png (text-to-image),
+"""The pictures an evaluation writes: samples.png, captions.png (text-to-image; rows
+grouped by the colour word each caption names),
 interpolation.png (a walk in z between fixed pairs) and text_interpolation.png (GAN-INT's
 picture: z fixed, a walk between two captions' embeddings)."""
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torchvision.utils import save_image
 
 from t2i.callbacks.samples import grid
 from t2i.data.base import to_uint8
+from t2i.evaluation.colour import caption_colour
 
 log = logging.getLogger("t2i")
 
@@ -40,6 +42,25 @@ def distinct_caption_items(dataset, k: int, scan: int = 2000) -> list[dict]:
             items.append(item)
         if len(items) == k:
             break
+    return items
+
+
+def colour_grouped_items(dataset, k: int, per_colour: int = 2, scan: int = 2000) -> list[dict]:
+    """k items with different captions for captions.png, grouped by the one colour word
+    each caption names (colour.COLOURS; the commonest colours first, per_colour rows each), so
+    a reader sees at a glance whether "yellow" captions give yellow images; topped up with
+    other captions when too few name one colour."""
+    by_colour: dict[str, list[dict]] = {}
+    for item in distinct_caption_items(dataset, scan, scan):
+        named = caption_colour(item["caption"])
+        if named and len(by_colour.setdefault(named, [])) < per_colour:
+            by_colour[named].append(item)
+    groups = sorted(by_colour.values(), key=len, reverse=True)
+    items = [it for group in groups for it in group][:k]
+    if len(items) < k:
+        chosen = {it["caption"] for it in items}
+        others = [it for it in distinct_caption_items(dataset, 2 * k, scan) if it["caption"] not in chosen]
+        items += others[:k - len(items)]
     return items
 
 
