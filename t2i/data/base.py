@@ -11,6 +11,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from t2i.errors import T2IError
+
 
 def find_below(root: Path, name: str, folder: bool = False) -> Path | None:
     """File (or folder) `name` at root or up to two levels below (archives nest differently)."""
@@ -34,7 +36,7 @@ def load_python2_pickle(path: Path):
             return pickle.load(f, encoding="latin1")
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(T2IError, FileNotFoundError):
     """Raised when a dataset's files are absent; the message says what to fetch and where."""
 
 
