@@ -3,8 +3,8 @@ Writes DIR/metrics.json and the model's pictures (samples.png, ...)."""
 import hydra
 from omegaconf import DictConfig
 
-from t2i.run import evaluate
 from t2i.errors import user_errors
+from t2i.run import evaluate
 from t2i.warnings import quiet_libraries
 
 
