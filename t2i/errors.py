@@ -2,13 +2,13 @@
 names the problem and the fix, exit code 2, no traceback (HYDRA_FULL_ERROR=1 shows it)."""
 from __future__ import annotations
 
-import logging
 import os
+import sys
 from contextlib import contextmanager
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-
-log = logging.getLogger("t2i")
+from hydra.types import RunMode
 
 
 class T2IError(Exception):
@@ -48,7 +48,11 @@ def user_errors():
             if not isinstance(error.__cause__, (T2IError, ValueError, FileNotFoundError)):
                 raise
             error = error.__cause__
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        log.error("%s", error)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_multirun():
+            raise  # a sweep reports the failed job (Hydra's "Error executing job") and goes on
+        print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
