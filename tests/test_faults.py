@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -307,7 +308,7 @@ def test_a_signal_saves_exits_non_zero_and_the_printed_command_resumes(tmp_path,
     command = line.split("Resume: ", 1)[1]
     assert f"hydra.run.dir={run}" in command and "ckpt_path=last" in command
     args = [a.replace("trainer.max_steps=100000", f"trainer.max_steps={stopped_at + 3}")
-            for a in command.split()[2:]]
+            for a in shlex.split(command)[2:]]
     done = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert _step(run / "checkpoints" / "last.ckpt") == stopped_at + 3
