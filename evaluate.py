@@ -3,6 +3,7 @@ Writes DIR/metrics.json and the model's pictures (samples.png, ...)."""
 import hydra
 from omegaconf import DictConfig
 
+from t2i.errors import user_errors
 from t2i.run import evaluate
 from t2i.warnings import quiet_libraries
 
@@ -10,7 +11,8 @@ from t2i.warnings import quiet_libraries
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     quiet_libraries()
-    evaluate(cfg)
+    with user_errors():
+        evaluate(cfg)
 
 
 if __name__ == "__main__":

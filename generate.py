@@ -1,7 +1,8 @@
 """Images for any caption from a text-to-image checkpoint:
 python generate.py ckpt_path=RUN/checkpoints/last.ckpt text="a large filled circle in the top left" n=8
 python generate.py model=EXPORTED_DIR text="..." n=8   (a folder written by export.py)
-Writes <slug>_<i>.png and the grid <slug>.png into hydra.run.dir. Unknown words are a
+Writes <slug>-<hash>_<i>.png and the grid <slug>-<hash>.png into hydra.run.dir (never
+overwriting a file), and prints each path once. Unknown words are a
 warning (they count as zero vectors), not an error. No dataset is needed: the
 vocabulary and word vectors are stored in the checkpoint."""
 import sys
@@ -9,6 +10,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from t2i.errors import user_errors
 from t2i.pretrained import load_generator, model_override
 from t2i.run import generate_from_checkpoint
 from t2i.warnings import quiet_libraries
@@ -17,9 +19,10 @@ from t2i.warnings import quiet_libraries
 @hydra.main(version_base="1.3", config_path="conf", config_name="generate")
 def main(cfg: DictConfig) -> None:
     quiet_libraries()
-    generator = load_generator(cfg.model_dir) if cfg.get("model_dir") else None
-    for path in generate_from_checkpoint(cfg, generator):
-        print(path)
+    with user_errors():
+        generator = load_generator(cfg.model_dir) if cfg.get("model_dir") else None
+        for path in generate_from_checkpoint(cfg, generator):
+            print(path)
 
 
 if __name__ == "__main__":

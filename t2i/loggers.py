@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pytorch_lightning.loggers import CSVLogger
 
+from t2i.io import atomic_write_text
+
 
 class ResumableCSVLogger(CSVLogger):
     """Lightning's CSVLogger deletes an existing metrics.csv when it starts; a run resumed
@@ -22,7 +24,7 @@ class ResumableCSVLogger(CSVLogger):
         previous = path.read_text() if path.exists() else ""
         experiment = CSVLogger.experiment.fget(self)  # removes the file
         if previous.strip() and hasattr(experiment, "metrics_keys"):
-            path.write_text(previous)
+            atomic_write_text(path, previous)
             experiment.metrics_keys = next(csv.reader([previous.splitlines()[0]]))
         return experiment
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import yaml
 
+from t2i.io import atomic_path, atomic_write_text
 from t2i.summary import MAIN_METRICS, metric_protocol
 
 # Metric names whose best value is the largest; names with LOWER words are best smallest.
@@ -304,7 +305,8 @@ def plot_curves(runs: list[Run], labels: list[str], keys: list[str], out: Path) 
     fig.legend(list(lines.values()), ["\n".join(textwrap.wrap(k, 60)) for k in lines], loc="center left",
                bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     path = out / "report_curves.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -338,7 +340,8 @@ def plot_samples(runs: list[Run], labels: list[str], out: Path) -> Path | None:
         ax.axis("off")
     fig.tight_layout()
     path = out / "report_samples.png"
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 
@@ -496,7 +499,7 @@ def build_report(dirs: list[str | Path], out: str | Path | None = None, curves: 
                   else "No sample grids (samples/*.png) found in these runs.", ""]
     lines += ["## Runs", ""] + [f"- {label}: `{r.path}`" for label, r in zip(labels, runs)] + [""]
     report = out / "report.md"
-    report.write_text("\n".join(lines))
+    atomic_write_text(report, "\n".join(lines))
     return report
 
 

@@ -1,8 +1,10 @@
 """What train.py and evaluate.py do, as functions tests can call with a composed config."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import signal
 from pathlib import Path
 
 import hydra
@@ -11,11 +13,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import save_image
 
-from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnSigterm
+from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnStop
 from t2i.callbacks.eval_monitor import EvalMonitor
 from t2i.callbacks.progress import progress_bars
 from t2i.callbacks.samples import grid
+from t2i.checks import check_config, check_same_model, read_checkpoint
+from t2i.errors import CheckpointError, ConfigError, RunStopped
+from t2i.io import AtomicCheckpointIO, atomic_path, atomic_write_text
 from t2i.loggers import finish_wandb
+from t2i.run_folder import RunFolder, is_main_process, resume_command, resume_path, write_hydra_record
 from t2i.summary import print_summary
 
 log = logging.getLogger("t2i")
@@ -35,20 +41,13 @@ def instantiate_group(group: DictConfig | None) -> list:
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """`ckpt_path=last` means this run directory's last checkpoint, if there is one."""
-    if cfg.get("ckpt_path") in (None, ""):
-        return None
-    if cfg.ckpt_path == "last":
-        last = output_dir(cfg) / "checkpoints" / "last.ckpt"
-        if last.exists():
-            return str(last)
-        log.warning("ckpt_path=last but %s does not exist: starting a fresh run", last)
-        return None
-    path = Path(cfg.ckpt_path).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint. Use a path to a .ckpt "
-                                "file, or ckpt_path=last with the run's hydra.run.dir.")
-    return str(path)
+    """The checkpoint train() starts from: null (fresh), `last` (this run folder's
+    last.ckpt, which must exist), `auto` (last.ckpt if there is one) or a path. Refuses
+    a fresh start over a folder that already holds a run unless overwrite=true."""
+    path = resume_path(cfg, output_dir(cfg))
+    if path is not None:
+        read_checkpoint(path)  # a one-line error when it is not a checkpoint, before any work
+    return path
 
 
 def build(cfg: DictConfig):
@@ -60,12 +59,27 @@ def build(cfg: DictConfig):
 
 
 def train(cfg: DictConfig) -> dict:
-    """Fit (or resume), then optionally evaluate. Returns the final logged metrics."""
+    """Fit (or resume), then optionally evaluate. Returns the final logged metrics. Holds
+    the run folder's lock throughout (rank 0; the other ranks write where it says)."""
+    check_config(cfg)
+    if not is_main_process():  # DDP ranks > 0: rank 0 has checked the folder and holds it
+        last = output_dir(cfg) / "checkpoints" / "last.ckpt"
+        given = cfg.get("ckpt_path") or None
+        return _train(cfg, str(last) if given in ("last", "auto") and last.exists() else given)
+    with RunFolder(output_dir(cfg)):
+        ckpt_path = resolve_ckpt_path(cfg)
+        write_hydra_record(cfg, output_dir(cfg))
+        return _train(cfg, ckpt_path)
+
+
+def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
+    if ckpt_path is not None and is_main_process():
+        check_same_model(ckpt_path, read_checkpoint(ckpt_path), cfg, model)
+    stop = SaveOnStop(output_dir(cfg) / "checkpoints")
     callbacks = instantiate_group(cfg.get("callbacks"))
-    callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)),
-                  SaveOnSigterm(output_dir(cfg) / "checkpoints"), *progress_bars(cfg.trainer)]
+    callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)), stop, *progress_bars(cfg.trainer)]
     monitor = None
     if int(cfg.eval.get("every_n_steps", 0) or 0) > 0 and is_generator(model):
         monitor = EvalMonitor(cfg.eval, output_dir(cfg) / "checkpoints")
@@ -73,11 +87,13 @@ def train(cfg: DictConfig) -> dict:
         if trainer_is_real(cfg):
             monitor.prepare(datamodule)
     loggers = instantiate_group(cfg.get("logger"))
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    plugins = [*(hydra.utils.instantiate(cfg.trainer.get("plugins")) or []), AtomicCheckpointIO()]
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                                  plugins=plugins)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         if trainer.interrupted:
             raise KeyboardInterrupt("training was interrupted")
         if not trainer.fast_dev_run:
@@ -85,8 +101,14 @@ def train(cfg: DictConfig) -> dict:
             # run whose restored callback state says "last" was already written,
             # trainer.max_steps=0 for an untrained baseline to evaluate, ...).
             trainer.save_checkpoint(output_dir(cfg) / "checkpoints" / "last.ckpt", weights_only=False)
-    except BaseException:
+    except BaseException as error:
         finish_wandb(exit_code=1)
+        if stop.stopped_by is not None:
+            # SIGTERM, Ctrl-C, SIGUSR1/2 after last.ckpt was saved: not finished, exit 128 + signal
+            message = (f"stopped at step {trainer.global_step} ({signal.Signals(stop.stopped_by).name}); "
+                       f"last.ckpt saved. Resume: {resume_command(output_dir(cfg))}")
+            log.warning("%s", message)
+            raise RunStopped(stop.stopped_by, message) from error
         raise
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     if cfg.get("evaluate_after_fit") and trainer.is_global_zero and not trainer.fast_dev_run:
@@ -141,11 +163,9 @@ def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None):
     """A model and data module rebuilt from a checkpoint's stored config. `overrides`
     (e.g. data.root) replace values of the stored config."""
     path = Path(ckpt_path).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(path)
     if "t2i_config" not in ckpt:
-        raise ValueError(f"{path} has no stored t2i config: was it written by this project's train.py?")
+        raise CheckpointError(f"{path} has no stored t2i config: was it written by this project's train.py?")
     cfg = OmegaConf.create(ckpt["t2i_config"])
     if overrides is not None:
         cfg = OmegaConf.merge(cfg, overrides)
@@ -165,7 +185,7 @@ def evaluate_model(model, datamodule, cfg: DictConfig, out_dir: Path, checkpoint
     metrics = model.evaluate(datamodule, cfg.eval, out_dir)
     if checkpoint is not None:
         metrics.update(checkpoint=checkpoint, step=step)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
     log.info("metrics written to %s:\n%s", out_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
 
@@ -173,7 +193,8 @@ def evaluate_model(model, datamodule, cfg: DictConfig, out_dir: Path, checkpoint
 def evaluate(cfg: DictConfig) -> dict:
     """evaluate.py: checkpoint -> metrics.json and pictures in hydra.run.dir."""
     if not cfg.get("ckpt_path"):
-        raise ValueError("evaluate.py needs ckpt_path=PATH/TO/last.ckpt")
+        raise ConfigError("evaluate.py needs ckpt_path=PATH/TO/last.ckpt")
+    check_config(cfg)
     overrides = OmegaConf.create({"eval": OmegaConf.to_container(cfg.eval)})
     data_overrides = {k: v for k, v in (cfg.get("data") or {}).items() if v is not None}
     if data_overrides:  # e.g. data.root=... given on the command line
@@ -183,7 +204,7 @@ def evaluate(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device)
-    step = torch.load(path, map_location="cpu", weights_only=False).get("global_step")
+    step = read_checkpoint(path).get("global_step")
     return evaluate_model(model, datamodule, run_cfg, output_dir(cfg), checkpoint=Path(path).stem, step=step)
 
 
@@ -205,44 +226,63 @@ def slug(text: str, max_len: int = 60) -> str:
     return "_".join(w for w in words if w)[:max_len] or "caption"
 
 
+def image_names(texts: list[str], n: int, out_dir: Path) -> list[str]:
+    """Per caption, a file-name stem no other caption of this call and no file already in
+    `out_dir` uses: its slug plus a short hash of the whole caption (slugs are cut at 60
+    characters, and captions without letters share one), then -2, -3, ... if still taken."""
+    taken: set[str] = set()
+    names = []
+    for text in texts:
+        base = f"{slug(text)}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
+        name, k = base, 1
+        while name in taken or (out_dir / f"{name}.png").exists() or (out_dir / f"{name}_0.png").exists():
+            k += 1
+            name = f"{base}-{k}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
 def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
     """generate.py: images for typed captions from a checkpoint (no dataset needed: the
     vocabulary and word vectors travel in the checkpoint), or from `generator`, an
     exported folder loaded by t2i.pretrained (generate.py model=DIR). Writes, per caption,
-    `<slug>_<i>.png` for each image and `<slug>.png` with all of them. Unknown words
-    are warned about (by the data module's `encode`) and count as zero vectors."""
+    `<name>_<i>.png` for each image and `<name>.png` with all of them, `<name>` being the
+    caption's slug and a short hash (see image_names): nothing is overwritten. Unknown
+    words are warned about (by the data module's `encode`) and count as zero vectors."""
     if not cfg.get("ckpt_path") and generator is None:
-        raise ValueError("generate.py needs ckpt_path=PATH/TO/last.ckpt or model=EXPORTED_DIR")
+        raise ConfigError("generate.py needs ckpt_path=PATH/TO/last.ckpt or model=EXPORTED_DIR")
     texts = cfg.get("text")
     texts = [texts] if isinstance(texts, str) else list(texts or [])
     if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
-        raise ValueError('generate.py needs text="a caption" (or text=["one","two"])')
+        raise ConfigError('generate.py needs text="a caption" (or text=["one","two"]); see the README for quoting '
+                          "commas, apostrophes and emoji")
+    check_config(cfg)
     n = int(cfg.get("n", 8))
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
     device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
     if generator is not None:
         if not generator.conditional:
-            raise ValueError(f"{cfg.model_dir} is an unconditional generator: generate.py needs a text-to-image one")
+            raise ConfigError(f"{cfg.model_dir} is an unconditional generator: generate.py needs a text-to-image one")
         generator.model.to(device)
         images = generator.generate(texts, n, seed=int(cfg.get("seed", 0)))
     else:
         model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
         if not hasattr(datamodule, "encode") or not hasattr(model, "images_for_text"):
-            raise ValueError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
-                             "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
+            raise CheckpointError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
+                                  "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
         model.to(device)
         encoded = datamodule.encode(texts)
         images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for text, per_caption in zip(texts, images):
-        name = slug(text)
+    for text, name, per_caption in zip(texts, image_names(texts, n, out_dir), images):
         for i, image in enumerate(per_caption):
-            save_image(image.clamp(-1, 1) * 0.5 + 0.5, out_dir / f"{name}_{i}.png")
+            with atomic_path(out_dir / f"{name}_{i}.png") as tmp:
+                save_image(image.clamp(-1, 1) * 0.5 + 0.5, tmp)
             written.append(out_dir / f"{name}_{i}.png")
-        save_image(grid(per_caption, nrow=n), out_dir / f"{name}.png")
+        with atomic_path(out_dir / f"{name}.png") as tmp:
+            save_image(grid(per_caption, nrow=n), tmp)
         written.append(out_dir / f"{name}.png")
         log.info("%r: %d images in %s (%s_*.png, grid %s.png)", text, n, out_dir, name, name)
     return written

@@ -113,7 +113,8 @@ def test_checkpoint_encodes_captions_without_the_dataset(make_cfg, tmp_path):
     """train.py stores the data module's state in the checkpoint; load_checkpoint
     restores it, so new captions are encoded as in training."""
     out = tmp_path / "run"
-    cfg = make_cfg(["experiment=shapes_dcgan", "data=shapes_captions", "model=dcgan", "data.splits=[64,16,16]", "data.batch_size=16",
+    cfg = make_cfg(["experiment=shapes_dcgan", "data=shapes_captions", "model=dcgan", "data.splits=[64,16,16]",
+                    "data.batch_size=16",
                     "trainer.max_steps=2", "logger=csv", "evaluate_after_fit=false"], out=out)
     train(cfg)
     dm = hydra.utils.instantiate(cfg.data)

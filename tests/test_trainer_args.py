@@ -10,7 +10,8 @@ import torch
 from t2i.run import train
 from t2i.tasks.dcgan import DCGAN
 
-TINY = ["experiment=shapes_dcgan", "data.splits=[256,64,64]", "data.image_size=32", "model.ngf=8", "model.ndf=8", "model.nz=8",
+TINY = ["experiment=shapes_dcgan", "data.splits=[256,64,64]", "data.image_size=32", "model.ngf=8", "model.ndf=8",
+        "model.nz=8",
         "trainer.enable_progress_bar=false", "callbacks.sample_grid.every_n_steps=1000", "logger=csv",
         "evaluate_after_fit=false"]
 PASSED_BY_RUN = {"self", "logger", "callbacks"}  # built from their own config groups

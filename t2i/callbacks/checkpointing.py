@@ -1,14 +1,29 @@
 """Checkpoint helpers: the run's config travels inside every checkpoint, and a run
-stopped by SIGTERM (a cluster's pre-emption, `kill`, a time limit) saves before exiting."""
+stopped by a signal (a cluster's pre-emption, `kill`, a time limit, Ctrl-C) saves a
+resumable last.ckpt before exiting non-zero."""
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 log = logging.getLogger("t2i")
+
+# Ctrl-C, and SLURM's pre-emption warnings (`sbatch --signal=USR1@90`; Lightning's SLURM
+# environment uses SIGUSR1 for requeueing and installs its own handler when it does).
+# SIGTERM is Lightning's: it raises SIGTERMException between batches.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class Stopped(Exception):
+    """Raised between two training batches after a stop signal (see SaveOnStop)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
 
 
 class ConfigInCheckpoint(pl.Callback):
@@ -22,15 +37,50 @@ class ConfigInCheckpoint(pl.Callback):
         checkpoint["t2i_config"] = self.config
 
 
-class SaveOnSigterm(pl.Callback):
-    """Lightning raises SIGTERMException only between batches, so the weights and both
-    optimizers are consistent: write `last.ckpt` and resume later with ckpt_path=last.
-    (Ctrl-C is not covered: it can land in the middle of an optimizer step.)"""
+class SaveOnStop(pl.Callback):
+    """SIGTERM, Ctrl-C, SIGUSR1/2: finish the current batch, write `last.ckpt` (weights and
+    both optimizers consistent, as between any two steps), then stop; `stopped_by` says
+    which signal, so train() exits 128 + it. A second Ctrl-C stops at once, unsaved."""
 
     def __init__(self, dirpath: str | Path):
         self.path = Path(dirpath) / "last.ckpt"
+        self.signum: int | None = None
+        self.stopped_by: int | None = None
+        self._previous: dict = {}
+
+    def _on_signal(self, signum, frame) -> None:
+        if signum == signal.SIGINT and self.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("%s: saving a checkpoint after this step, then stopping%s", signal.Signals(signum).name,
+                    " (Ctrl-C again: stop now, unsaved)" if signum == signal.SIGINT else "")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.signum = self.stopped_by = None
+        for sig in STOP_SIGNALS:
+            current = signal.getsignal(sig)
+            if sig == signal.SIGINT or current in (signal.SIG_DFL, None):  # leave Lightning's SLURM handler
+                try:
+                    self._previous[sig] = signal.signal(sig, self._on_signal)
+                except ValueError:  # not the main thread: signals cannot be handled here
+                    return
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.signum is not None:
+            raise Stopped(self.signum)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._restore()
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException) and not trainer.fast_dev_run:
+        self._restore()
+        if isinstance(exception, (SIGTERMException, Stopped)) and not trainer.fast_dev_run:
+            self.stopped_by = exception.signum if isinstance(exception, Stopped) else signal.SIGTERM
             trainer.save_checkpoint(self.path, weights_only=False)
-            log.warning("SIGTERM: saved %s at step %d; resume with ckpt_path=last", self.path, trainer.global_step)
+            log.warning("%s: saved %s at step %d", signal.Signals(self.stopped_by).name, self.path,
+                        trainer.global_step)
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}

@@ -8,6 +8,8 @@ import pytorch_lightning as pl
 import torch
 from torchvision.utils import make_grid, save_image
 
+from t2i.io import atomic_path
+
 
 def grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
     """[-1, 1] images -> one [0, 1] grid image."""
@@ -50,7 +52,8 @@ class SampleGrid(pl.Callback):
         picture = grid(images)
         if trainer.is_global_zero:
             self.dirpath.mkdir(parents=True, exist_ok=True)
-            save_image(picture, self.dirpath / f"step_{trainer.global_step:06d}.png")
+            with atomic_path(self.dirpath / f"step_{trainer.global_step:06d}.png") as tmp:
+                save_image(picture, tmp)
             log_image(trainer, "samples", picture)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

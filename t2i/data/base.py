@@ -11,6 +11,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from t2i.errors import T2IError
+
 
 def find_below(root: Path, name: str, folder: bool = False) -> Path | None:
     """File (or folder) `name` at root or up to two levels below (archives nest differently)."""
@@ -34,7 +36,7 @@ def load_python2_pickle(path: Path):
             return pickle.load(f, encoding="latin1")
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(T2IError, FileNotFoundError):
     """Raised when a dataset's files are absent; the message says what to fetch and where."""
 
 
@@ -79,6 +81,19 @@ class EpochSeededSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over an EpochSeededSampler, which Lightning may treat as resumable
+    mid-epoch (it warns otherwise): the sampler's position comes from the trainer's
+    restored global_step, so there is no loader state to save (tests/test_dcgan.py
+    compares a run resumed mid-epoch with an uninterrupted one, weight for weight)."""
+
+    def state_dict(self) -> dict:
+        return {"position": "the trainer's global_step"}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
 
 def to_unit_range(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -149,7 +164,7 @@ class BaseDataModule(pl.LightningDataModule):
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() did not build this split")
         sampler = EpochSeededSampler(len(dataset), self.seed, self.batch_size, self._progress) if shuffle else None
-        return DataLoader(
+        return (ResumableLoader if shuffle else DataLoader)(
             dataset, batch_size=self.batch_size, sampler=sampler, drop_last=drop_last,
             num_workers=self.num_workers, pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0, collate_fn=getattr(self, "collate_fn", None),

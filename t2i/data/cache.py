@@ -15,6 +15,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from t2i.io import atomic_path, load_cache
+
 log = logging.getLogger("t2i")
 
 
@@ -85,7 +87,9 @@ def cached_images(paths: Sequence[str | Path], size: int, cache_dir: str | Path,
     key = cache_key(paths, settings)
     folder = Path(cache_dir) / "images"
     array_path, kept_path = folder / f"{name}-{key}.npy", folder / f"{name}-{key}.kept.npy"
-    if not (array_path.exists() and kept_path.exists()):
+    images = load_cache(array_path, lambda p: np.load(p, mmap_mode="r"))
+    kept = load_cache(kept_path, np.load) if images is not None else None
+    if images is None or kept is None:
         folder.mkdir(parents=True, exist_ok=True)
         workers = workers or min(4, os.cpu_count() or 1)
         chunks = [(list(map(str, paths[s:s + 64])), size, list(boxes[s:s + 64])) for s in range(0, len(paths), 64)]
@@ -100,16 +104,21 @@ def cached_images(paths: Sequence[str | Path], size: int, cache_dir: str | Path,
             kept, i = _fill(out, map(_load_chunk, chunks), kept, i)
         skipped = len(paths) - len(kept)
         if skipped:
-            log.warning("%s: %d of %d images missing or unreadable, skipped", name, skipped, len(paths))
+            kept_set = set(kept)
+            bad = [str(p) for j, p in enumerate(paths) if j not in kept_set]
+            log.warning("%s: %d of %d images missing or unreadable, skipped: %s%s", name, skipped, len(paths),
+                        ", ".join(bad[:5]), f" and {skipped - 5} more" if skipped > 5 else "")
         final = np.lib.format.open_memmap(array_path.with_suffix(".part.npy"), mode="w+", dtype=np.uint8,
                                           shape=(len(kept), 3, size, size))
         final[:] = out[: len(kept)]
         final.flush()
         del out, final
         os.replace(array_path.with_suffix(".part.npy"), array_path)
-        np.save(kept_path, np.asarray(kept, dtype=np.int64))
+        with atomic_path(kept_path) as tmp_kept:
+            np.save(tmp_kept, np.asarray(kept, dtype=np.int64))
         tmp.unlink(missing_ok=True)
-    return np.load(array_path, mmap_mode="r"), np.load(kept_path)
+        images, kept = np.load(array_path, mmap_mode="r"), np.load(kept_path)
+    return images, kept
 
 
 def _fill(out, results, kept, i):

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from t2i.data import shapes as shapes_lib
-from t2i.data.base import BaseDataModule, EpochSeededSampler
+from t2i.data.base import BaseDataModule, EpochSeededSampler, ResumableLoader
 from t2i.text import Vocabulary, WordVectors, tokenize
 from t2i.text.word2vec import load_pretrained, train_word2vec
 
@@ -273,6 +273,11 @@ class CaptionDataModule(BaseDataModule):
             ids[i, : len(row)] = row
             lengths[i] = len(row)
             unknown.update(wv.unknown_words(tokens))
+        longer = [len(t) for t in token_lists if len(t) > self.max_words]
+        if longer:  # one line per call (a split, or generate.py's captions), not one per caption
+            log.warning("%d caption(s) longer than data.max_words=%d words (the longest: %d) were cut: each keeps %d "
+                        "words (its first %d and its last)", len(longer), self.max_words, max(longer), self.max_words,
+                        self.max_words - 1)
         return torch.from_numpy(ids), torch.from_numpy(lengths), unknown
 
     def encode(self, captions: list[str]) -> dict:
@@ -323,7 +328,7 @@ class CaptionDataModule(BaseDataModule):
             raise RuntimeError(f"{type(self).__name__}.setup() did not build the train split")
         n = len(self.train_set)
         sampler = CaptionSampler(n, self.seed, self.batch_size, self._progress)
-        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler,
+        return ResumableLoader(self.train_set, batch_size=self.batch_size, sampler=sampler,
                           drop_last=n > self.batch_size, num_workers=self.num_workers, pin_memory=self.pin_memory,
                           persistent_workers=self.num_workers > 0, collate_fn=self.collate_fn)
 

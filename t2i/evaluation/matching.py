@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t2i.io import atomic_save, load_cache
+
 log = logging.getLogger("t2i")
 
 DEFAULTS = dict(steps=2000, batch_size=128, dim=256, width=32, word_dim=128, lr=2e-3, seed=0, image_size=32,
@@ -289,8 +291,8 @@ def matching_evaluator(datamodule, cache_dir: str | Path, settings: dict | None 
     path = Path(cache_dir) / "matching" / f"{dataset_name(datamodule)}-{key}.pt"
     model = MatchingEvaluator(full["channels"], int(cfg["image_size"]), full["vocab_size"], int(cfg["dim"]),
                               int(cfg["width"]), int(cfg["word_dim"]), str(cfg["tower"]))
-    if path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_cache(path, lambda p: torch.load(p, map_location="cpu", weights_only=False))
+    if state is not None:
         if state.get("settings") == full:
             model.load_state_dict(state["state_dict"])
             return model.eval(), state["report"]
@@ -309,8 +311,5 @@ def matching_evaluator(datamodule, cache_dir: str | Path, settings: dict | None 
               **heldout_r_precision(model, held)}
     log.info("matching evaluator trained in %.0f s: held-out real-image R-precision %s (shuffled %s)", seconds,
              report.get("matching_heldout_r_precision"), report.get("matching_heldout_r_precision_shuffled"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": model.state_dict(), "settings": full, "report": report}, tmp)
-    tmp.replace(path)
+    atomic_save({"state_dict": model.state_dict(), "settings": full, "report": report}, path)
     return model.eval(), report

@@ -16,6 +16,7 @@ from torchvision.utils import save_image
 from t2i.callbacks.samples import grid
 from t2i.data.base import to_uint8
 from t2i.evaluation.colour import caption_colour
+from t2i.io import atomic_path
 
 log = logging.getLogger("t2i")
 
@@ -87,7 +88,8 @@ def captions_picture(captions: list[str], real: torch.Tensor, generated: torch.T
         sheet.paste(_tile(real[row], cell), (text_width + pad, top))
         for j in range(m):
             sheet.paste(_tile(generated[row, j], cell), (text_width + pad + (1 + j) * (cell + pad), top))
-    sheet.save(path)
+    with atomic_path(path) as tmp:
+        sheet.save(tmp)
 
 
 def labelled_rows(rows: torch.Tensor, labels: list[str], path: Path, cell: int = 48, text_width: int = 0,
@@ -107,7 +109,8 @@ def labelled_rows(rows: torch.Tensor, labels: list[str], path: Path, cell: int =
                                 fill="black", font=font)
         for j in range(k):
             sheet.paste(_tile(rows[i, j], cell), (text_width + pad + j * (cell + pad), top))
-    sheet.save(path)
+    with atomic_path(path) as tmp:
+        sheet.save(tmp)
 
 
 def _repeat(batch: dict, n: int) -> dict:
@@ -166,7 +169,8 @@ def text_interpolation(model, first: dict, second: dict, path: Path, steps: int 
 
 
 def save_grid(images: torch.Tensor, path: Path) -> None:
-    save_image(grid(images[:64]), path)
+    with atomic_path(path) as tmp:
+        save_image(grid(images[:64]), tmp)
 
 
 def log_pictures(paths: list[Path]) -> None:

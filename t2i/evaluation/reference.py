@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from t2i.evaluation.batches import split_dataset, split_images
+from t2i.io import atomic_save, load_cache
 
 log = logging.getLogger("t2i")
 
@@ -27,15 +28,12 @@ def reference_features(space, datamodule, split: str, count: int, cache_dir, bat
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     safe = space.name.replace(":", "-").replace("/", "-")
     path = Path(cache_dir) / "reference" / f"{safe}-{split}{n}-{digest}.pt"
-    if path.exists():
-        stored = torch.load(path, map_location="cpu", weights_only=False)
+    stored = load_cache(path, lambda p: torch.load(p, map_location="cpu", weights_only=False))
+    if stored is not None:
         if stored.get("key") == key:
             return stored["features"].double()
     images = split_images(datamodule, split, n, batch_size)
     features = space.extract(images)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"key": key, "features": features.float()}, tmp)
-    tmp.replace(path)
+    atomic_save({"key": key, "features": features.float()}, path)
     log.info("reference features cached: %s (%d %s images in %s)", path, n, split, space.name)
     return features

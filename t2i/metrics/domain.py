@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t2i.io import atomic_save, load_cache
+
 log = logging.getLogger("t2i")
 
 
@@ -95,8 +97,8 @@ def train_domain_classifier(datamodule, cache_dir: str | Path, epochs: int = 4, 
     heads = dict(datamodule.target_classes)
     path = Path(cache_dir) / "domain" / f"{datamodule.domain_name}-{cache_key(datamodule)}.pt"
     classifier = DomainClassifier(datamodule.channels, heads)
-    if path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_cache(path, lambda p: torch.load(p, map_location="cpu", weights_only=False))
+    if state is not None:
         classifier.load_state_dict(state["state_dict"])
         return classifier.eval(), state["accuracy"]
 
@@ -127,6 +129,5 @@ def train_domain_classifier(datamodule, cache_dir: str | Path, epochs: int = 4, 
             step += 1
     acc = accuracy(classifier, val_images, val_targets)
     log.info("domain classifier %s trained: held-out accuracy %s", datamodule.domain_name, acc)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": classifier.state_dict(), "accuracy": acc}, path)
+    atomic_save({"state_dict": classifier.state_dict(), "accuracy": acc}, path)
     return classifier.eval(), acc

@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw
 from t2i.data.base import to_uint8
 from t2i.data.coco import caption_feature_dim
 from t2i.evaluation.pictures import label_font
+from t2i.io import atomic_path
 from t2i.metrics.reconstruction import to_unit
 from t2i.nets.inpainting import (
     CentreDiscriminator,
@@ -268,4 +269,5 @@ def inpainting_picture(masked: torch.Tensor, pred: torch.Tensor, truth: torch.Te
             draw.text((gap, y + side + 2 + k * line_h), line, fill="black", font=font)
         y += h
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
+    with atomic_path(path) as tmp:
+        canvas.save(tmp)

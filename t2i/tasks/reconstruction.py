@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 
 from t2i.callbacks.samples import grid
+from t2i.io import atomic_path, atomic_save
 from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
 
 log = logging.getLogger("t2i")
@@ -167,7 +168,8 @@ class ReconstructionTask(pl.LightningModule):
         batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         self.eval()
         with torch.no_grad():
-            save_image(grid(self.preview(batch).float().cpu(), nrow=8), Path(out_dir) / "reconstructions.png")
+            with atomic_path(Path(out_dir) / "reconstructions.png") as tmp:
+                save_image(grid(self.preview(batch).float().cpu(), nrow=8), tmp)
         return metrics
 
 
@@ -248,5 +250,5 @@ class Autoencoder(ReconstructionTask):
             return
         features = {split: self.encode_split(trainer.datamodule, split) for split in ("train", "val", "test")}
         path = Path(trainer.default_root_dir) / "features.pt"
-        torch.save({"bottleneck": self.hparams.bottleneck, "splits": features}, path)
+        atomic_save({"bottleneck": self.hparams.bottleneck, "splits": features}, path)
         log.info("bottleneck features of every split saved to %s", path)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryAccuracy, BinaryConfusionMatrix, BinaryF1Score
 
+from t2i.io import atomic_path
 from t2i.nets.rnn import RecurrentClassifier
 from t2i.tasks.cpu_threads import CPUThreads
 
@@ -232,6 +233,7 @@ def save_confusion_png(confusion: torch.Tensor, path: Path, title: str) -> Path:
     ax.set_title(f"{title}\naccuracy {accuracy:.3f} ({int(counts.sum())} reviews)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path

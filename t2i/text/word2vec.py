@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from gensim.models import KeyedVectors, Word2Vec
 
+from t2i.io import atomic_path, load_cache
 from t2i.text.vocabulary import Vocabulary
 
 log = logging.getLogger("t2i")
@@ -37,8 +38,9 @@ def train_word2vec(token_lists: Sequence[list[str]], dim: int = 400, sg: int = 1
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / "word2vec" / f"w2v-{corpus_hash(token_lists, **settings)}.kv"
-        if path.exists():
-            return KeyedVectors.load(str(path))
+        kv = load_cache(path, lambda p: KeyedVectors.load(str(p)))
+        if kv is not None:
+            return kv
     sentences = [t for t in token_lists if t]
     if not sentences:
         raise ValueError("cannot train word2vec: the training texts contain no words")
@@ -46,8 +48,8 @@ def train_word2vec(token_lists: Sequence[list[str]], dim: int = 400, sg: int = 1
                      epochs=epochs, seed=seed, workers=1)
     kv = model.wv
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        kv.save(str(path))
+        with atomic_path(path) as tmp:
+            kv.save(str(tmp), separately=[])  # one file: no side .npy named after the temporary file
     log.info("word2vec trained: %d words, %d dims (%s)", len(kv), dim, "skip-gram" if sg else "CBOW")
     return kv
 

@@ -1,0 +1,122 @@
+"""Checked before any work starts: the main settings' types and ranges, and that a
+ckpt_path is a checkpoint of the model the config asks for. Each failure is a one-line
+error naming the key (or file), the value (or what the file holds) and what is allowed."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from t2i.errors import CheckpointError, ConfigError
+
+# key: (lowest allowed value, what is allowed). Integers; a key a config lacks is skipped.
+INTEGERS = {
+    "trainer.max_steps": (-1, "an integer >= 0 (generator steps), or -1 for no step limit"),
+    "trainer.max_epochs": (-1, "an integer >= 0, -1 or null for no epoch limit"),
+    "trainer.log_every_n_steps": (1, "an integer >= 1"),
+    "data.batch_size": (1, "an integer >= 1"),
+    "data.num_workers": (0, "an integer >= 0"),
+    "data.image_size": (4, "an integer >= 4 (pixels; each model says which sizes it builds)"),
+    "eval.num_samples": (1, "an integer >= 1 (generated images scored)"),
+    "eval.batch_size": (1, "an integer >= 1"),
+    "eval.kid_subset_size": (2, "an integer >= 2"),
+    "eval.r_precision_draws": (1, "an integer >= 1"),
+    "eval.every_n_steps": (0, "an integer >= 0 (0 turns the monitor off)"),
+    "eval.monitor_samples": (1, "an integer >= 1"),
+    "eval.num_captions": (1, "an integer >= 1"),
+    "eval.images_per_caption": (1, "an integer >= 1"),
+    "eval.matching.steps": (1, "an integer >= 1"),
+    "eval.matching.image_size": (4, "an integer >= 4"),
+    "eval.matching.batch_size": (2, "an integer >= 2"),
+    "eval.matching.dim": (1, "an integer >= 1"),
+    "eval.matching.width": (1, "an integer >= 1"),
+    "eval.matching.word_dim": (1, "an integer >= 1"),
+    "n": (1, "an integer >= 1 (images per caption)"),
+}
+CHOICES = {"eval.reference_split": ("train", "test")}
+NULLABLE = {"trainer.max_epochs"}
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first setting out of its range (before data or models load)."""
+    for key, (lowest, allowed) in INTEGERS.items():
+        missing = object()
+        value = OmegaConf.select(cfg, key, default=missing)
+        if value is missing or (value is None and key in NULLABLE):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+            raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+    for key, choices in CHOICES.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and value not in choices:
+            raise ConfigError(f"{key}={value!r} is not allowed: one of {', '.join(choices)}")
+
+
+def describe(path: Path) -> str:
+    """What a file that is not a checkpoint holds, in a few words."""
+    size = path.stat().st_size
+    if size == 0:
+        return "an empty file (0 bytes)"
+    head = path.read_bytes()[:64]
+    if head.startswith(b"PK"):
+        return f"a torn or corrupt torch file ({size} bytes: cut short while being written?)"
+    try:
+        text = head.decode("utf8")
+    except UnicodeDecodeError:
+        return f"{size} bytes of binary data that torch cannot read"
+    return f"text ({size} bytes, starting {text.splitlines()[0][:40]!r})" if text.strip() else "whitespace"
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """torch.load, or one line naming the file and what it holds instead of a checkpoint."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise CheckpointError(f"ckpt_path={path} is a folder: give its checkpoints/last.ckpt (or ckpt_path=last "
+                              "with hydra.run.dir=<that folder>)")
+    if not path.exists():
+        raise CheckpointError(f"ckpt_path={path}: no such checkpoint. Use a path to a .ckpt file, or ckpt_path=last "
+                              "with the run's hydra.run.dir")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, ValueError, AttributeError,
+            ImportError, IndexError, KeyError, UnicodeDecodeError, OSError) as error:
+        raise CheckpointError(f"{path} is not a checkpoint: it holds {describe(path)} "
+                              f"(torch.load: {type(error).__name__})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        what = f"a {type(ckpt).__name__}" + (f" with keys {sorted(ckpt)[:6]}" if isinstance(ckpt, dict) else "")
+        raise CheckpointError(f"{path} is not a Lightning checkpoint: it holds {what} and no state_dict")
+    return ckpt
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def check_same_model(path: str | Path, ckpt: dict, cfg: DictConfig, model) -> None:
+    """A checkpoint to resume from holds this config's model: same class, weights of the
+    same shapes. Otherwise one line naming what it holds and the settings that differ."""
+    stored = ckpt.get("t2i_config") or {}
+    stored_model, wanted = (stored.get("model") or {}), OmegaConf.to_container(cfg.model, resolve=True)
+    theirs, ours = stored_model.get("_target_"), wanted.get("_target_")
+    if theirs and theirs != ours:
+        raise CheckpointError(f"{path} holds a {theirs.rsplit('.', 1)[-1]} checkpoint but this config builds a "
+                              f"{ours.rsplit('.', 1)[-1]}: use the experiment it was trained with, or another "
+                              "ckpt_path")
+    own = model.state_dict()
+    bad = [k for k, v in ckpt["state_dict"].items() if k not in own or tuple(own[k].shape) != tuple(v.shape)]
+    bad += [k for k in own if k not in ckpt["state_dict"]]
+    if bad:
+        a, b = _flat(stored_model), _flat(wanted)
+        differ = [f"model.{k}={a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
+                  if a.get(k) != b.get(k)][:4]
+        raise CheckpointError(f"{path} holds a {theirs or type(model).__name__} whose weights do not fit this "
+                              f"config's model ({len(bad)} tensors differ, e.g. {bad[0]})"
+                              + (f"; settings that differ: {'; '.join(differ)}" if differ else ""))
