@@ -28,6 +28,7 @@ from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -61,7 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--t2i-models", default=T2I_MODEL,
                    help="comma-separated model configs (conf/model/<name>.yaml) timed on captioned shapes, "
                         "e.g. gan_cls,df_gan,cond_dcgan_lstm; the first also fills t2i.img_per_s")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: dcgan,t2i,loaders")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: dcgan,t2i,seed,loaders")
+    p.add_argument("--seed-threads", default="1,2", help="thread counts the seed's-model profile runs at")
+    p.add_argument("--seed-overrides", default="", help="space-separated overrides for the seed's model "
+                                                        "(e.g. 'model.d_word_samples=4')")
     p.add_argument("--quick", action="store_true", help="tiny datasets (a smoke test, not a measurement)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
@@ -76,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if min(args.batch_size, args.steps, args.repeats) < 1 or args.warmup < 1:
         p.error("--batch-size, --steps and --repeats must be >= 1, --warmup >= 1")
     args.skip = {s for s in args.skip.split(",") if s}
+    args.seed_threads = [int(t) for t in args.seed_threads.split(",") if t]
+    args.seed_overrides = args.seed_overrides.split()
     if any("=" not in r for r in args.data_root):
         p.error("--data-root takes NAME=DIR, e.g. --data-root coco=/data/coco")
     args.data_root = dict(r.split("=", 1) for r in args.data_root)
@@ -368,6 +374,160 @@ def bench_t2i(args, results: dict) -> None:
             results.update({"t2i.img_per_s": statistics.median(runs), "t2i.model": model, "t2i.runs": runs})
 
 
+# ------------------------------------------------------------------ the seed's model at Flickr settings
+# Caption lengths of Flickr8k.token.txt's 40,460 captions (t2i.text.tokenize, max_words 25): how many
+# have 1, 2, ..., 25 words (mean 10.8). The bench draws its batch's lengths from them.
+FLICKR8K_LENGTHS = [2, 25, 177, 464, 1164, 2633, 3378, 3893, 4421, 4551, 4204, 3702, 3103, 2525, 1798,
+                    1372, 934, 709, 489, 287, 192, 136, 102, 66, 133]
+
+
+def seed_batch(args, words: int | None = None) -> dict:
+    """A Flickr-sized caption batch: images in [-1, 1], standardised word vectors (400-d,
+    as the data module's), lengths drawn from Flickr8k's (or all `words` long)."""
+    g = torch.Generator().manual_seed(args.seed)
+    n = args.batch_size
+    if words:
+        length = torch.full((n,), words)
+    else:
+        length = torch.multinomial(torch.tensor(FLICKR8K_LENGTHS, dtype=torch.float), n, True, generator=g) + 1
+    return {"image": torch.rand(n, 3, args.image_size, args.image_size, generator=g) * 2 - 1,
+            "word_vectors": torch.randn(n, 25, 400, generator=g), "length": length}
+
+
+def seed_task(args, overrides: list[str] = ()):
+    """CondDCGANLSTM as `experiment=flickr_t2i` builds it (conf/model/cond_dcgan_lstm.yaml)."""
+    import hydra
+
+    cfg = compose(path_overrides(args) + ["experiment=flickr_t2i", f"data.image_size={args.image_size}",
+                                          f"data.batch_size={args.batch_size}", *overrides])
+    torch.manual_seed(args.seed)
+    return hydra.utils.instantiate(cfg.model)
+
+
+def gemm_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of an n x n float32 matmul: the machine's practical peak at `threads`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    torch.set_num_threads(before)
+    return 2 * n ** 3 / best
+
+
+class Phases:
+    """Wall time (and FLOPs, when counting) per named phase of one step."""
+
+    def __init__(self, count_flops: bool = False):
+        self.seconds: dict[str, float] = {}
+        self.flops: dict[str, int] = {}
+        self.count_flops = count_flops
+
+    def __call__(self, name: str, fn: Callable):
+        start = time.perf_counter()
+        if self.count_flops:
+            with FlopCounterMode(display=False) as counter:
+                out = fn()
+            self.flops[name] = self.flops.get(name, 0) + counter.get_total_flops()
+        else:
+            out = fn()
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+        return out
+
+
+def leaf(x: torch.Tensor) -> torch.Tensor:
+    return x.detach().requires_grad_()
+
+
+def seed_step_phases(task, batch: dict, phases: Phases) -> None:
+    """One training step of CondDCGANLSTM (the maths of GANTask.training_step), cut at the
+    word maps and the word outputs so each part's forward and backward is timed alone:
+    the same operations as the step, the boundaries' gradients handed on by hand."""
+    gen, disc = task.generator, task.discriminator
+    opt_g, opt_d = task._bench_opts
+    z = task.noise(batch["image"].shape[0], stream=1)
+    maps = phases("word generator fwd", lambda: gen.draw_words(z, batch["word_vectors"], batch["length"]))
+    maps_in = leaf(maps)
+    outputs = phases("ConvLSTM + to_image fwd", lambda: gen.draw_outputs(maps_in, batch["length"]))
+    outs = leaf(outputs)
+    # D step (outputs detached)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss, _ = phases("D step: D fwd (real + word outputs)", lambda: task.discriminator_loss(batch, outs.detach()))
+    phases("D step: backward", d_loss.backward)
+    phases("optimizer steps", opt_d.step)
+    # G step: D's weights frozen, as toggle_optimizer does
+    opt_g.zero_grad(set_to_none=True)
+    for p in disc.parameters():
+        p.requires_grad_(False)
+    logits = phases("G step: D fwd on word outputs", lambda: disc(task.judged_outputs(batch, outs)))
+
+    def distance():
+        diff = (type(gen).final(outs, batch["length"]) - batch["image"]).flatten(1)
+        return diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
+
+    dist = phases("G step: L2 term fwd", distance)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)) \
+        + task.l2_weight * dist
+    phases("G step: backward through D and L2", loss.backward)
+    for p in disc.parameters():
+        p.requires_grad_(True)
+    phases("ConvLSTM + to_image bwd", lambda: outputs.backward(outs.grad))
+    phases("word generator bwd", lambda: maps.backward(maps_in.grad))
+    phases("optimizer steps", opt_g.step)
+
+
+def profile_seed(args, task, batch: dict, repeats: int = 3) -> tuple[dict, dict]:
+    task.train()
+    task._bench_opts = (task.optimizer_g(params=task.generator.parameters()),
+                        task.optimizer_d(params=task.discriminator.parameters()))
+    counting = Phases(count_flops=True)
+    seed_step_phases(task, batch, counting)  # also the warm-up
+    runs = []
+    for _ in range(repeats):
+        timed = Phases()
+        seed_step_phases(task, batch, timed)
+        runs.append(timed.seconds)
+    seconds = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    return seconds, counting.flops
+
+
+def bench_seed(args, results: dict) -> None:
+    """The seed's model (CondDCGANLSTM) at the Flickr settings: where a step's time goes,
+    and its steps/s through the Lightning step, at 1 and 2 threads, with Flickr8k's
+    caption lengths and with every caption 25 words long."""
+    for threads in args.seed_threads:
+        torch.set_num_threads(threads)
+        peak = gemm_peak(threads)
+        results[f"seed.t{threads}.gemm_peak_gflops"] = peak / 1e9
+        for words in (None, 25):
+            key = f"seed.t{threads}.{'flickr_lengths' if words is None else 'words25'}"
+            batch = seed_batch(args, words)
+            task = seed_task(args, args.seed_overrides)
+            seconds, flops = profile_seed(args, task, batch)
+            total, total_flops = sum(seconds.values()), sum(flops.values())
+            print(f"seed: {threads} thread(s), {key.split('.')[-1]}: {int((batch['length'] - 1).sum())} word "
+                  f"outputs judged; GEMM peak {peak / 1e9:.1f} GFLOP/s", flush=True)
+            print(f"  {'phase':<40} {'s':>7} {'share':>6} {'GFLOP':>7} {'GFLOP/s':>8} {'% peak':>6}")
+            for name, sec in seconds.items():
+                f = flops.get(name, 0)
+                print(f"  {name:<40} {sec:7.3f} {sec / total:6.1%} {f / 1e9:7.1f} {f / sec / 1e9:8.1f} "
+                      f"{f / sec / peak:6.1%}")
+                results[f"{key}.{name}.s"] = sec
+            print(f"  {'total':<40} {total:7.3f} {1:6.1%} {total_flops / 1e9:7.1f} "
+                  f"{total_flops / total / 1e9:8.1f} {total_flops / total / peak:6.1%}", flush=True)
+            results[f"{key}.profile_step_s"] = total
+            results[f"{key}.gflop_per_step"] = total_flops / 1e9
+            results[f"{key}.pct_gemm_peak"] = total_flops / total / peak
+            step = lightning_img_per_s(seed_task(args, args.seed_overrides), batch, args, args.precision) \
+                / args.batch_size
+            results[f"{key}.steps_per_s"] = step
+            print(f"  Lightning training_step: {step:.3f} steps/s", flush=True)
+
+
 # ------------------------------------------------------------------ loaders
 def data_configs() -> list[str]:
     return sorted(p.stem for p in (ROOT / "conf" / "data").glob("*.yaml"))
@@ -542,6 +702,8 @@ def main(argv: list[str] | None = None) -> dict:
         bench_amp(args, results)
     if "t2i" not in args.skip:
         bench_t2i(args, results)
+    if "seed" not in args.skip:
+        bench_seed(args, results)
     if "loaders" not in args.skip:
         bench_loaders(args, results)
     memory(args, results)

@@ -64,8 +64,45 @@ def test_gan_cls_nets_shapes(size, channels, text):
 
 
 def test_conv_lstm_keeps_spatial_structure():
-    out = ConvLSTM(3, 5)(torch.randn(2, 4, 3, 8, 8))
-    assert out.shape == (2, 4, 5, 8, 8)
+    out = ConvLSTM(3, 5)(torch.randn(7, 3, 8, 8), torch.tensor([4, 3]))  # packed: 4 + 3 steps
+    assert out.shape == (7, 5, 8, 8)
+
+
+def padded_reference(net: WordSequenceGenerator, z, word_vectors, length):
+    """The seed's generator as first written (before issue 25's faster step): every
+    caption padded to the longest, every padded step through the ConvLSTM."""
+    steps = int(length.max())
+    mask = torch.arange(steps)[None, :] < length[:, None]
+    words = torch.cat([word_vectors[:, :steps][mask], z[:, None, :].expand(-1, steps, -1)[mask]], 1)
+    maps = word_vectors.new_zeros(*mask.shape, net.map_channels, net.image_size, net.image_size)
+    maps[mask] = net.words(words)
+    state = net.lstm.cell.initial_state(maps[:, 0])
+    hidden = []
+    for t in range(steps):
+        h, state = net.lstm.cell(maps[:, t], state)
+        hidden.append(h)
+    hidden = torch.stack(hidden, 1)
+    return net.to_image(hidden.flatten(0, 1)).view(*mask.shape, net.nc, net.image_size, net.image_size)
+
+
+def test_packed_generator_is_the_padded_one():
+    """Same weights, same inputs: the packed ConvLSTM (padding never computed) gives the
+    padded implementation's outputs and gradients at every real step, to float tolerance."""
+    torch.manual_seed(0)
+    net = WordSequenceGenerator(10, D, 3, 32, ngf=8, map_channels=4, hidden_channels=8)
+    length = torch.tensor([3, 9, 1, 5, 5, 2, 7])  # unsorted, ties, a one-word caption
+    word_vectors, z = torch.randn(7, 9, D, requires_grad=True), torch.rand(7, 10)
+    mask = torch.arange(9)[None, :] < length[:, None]
+    weights = torch.randn(7, 9, 3, 32, 32) * mask[..., None, None, None]  # a loss on the real steps only
+    grads = {}
+    for name, fn in (("packed", net), ("padded", functools.partial(padded_reference, net))):
+        out = fn(z, word_vectors, length)
+        grads[name] = torch.autograd.grad((out * weights).sum(), [word_vectors, *net.parameters()])
+        grads[name + "_out"] = out
+    assert torch.allclose(grads["packed_out"][mask], grads["padded_out"][mask], atol=1e-6)
+    assert not grads["packed_out"][~mask].any()  # after a caption's end: zeros, never judged
+    for a, b in zip(grads["packed"], grads["padded"]):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * b.abs().max())
 
 
 @pytest.mark.parametrize("size, channels", [(32, 1), (64, 3)])

@@ -223,9 +223,9 @@ class CondDCGANLSTM(TextToImageGAN):
     final image only through the distance term, which is what ties it to the text.
     """
 
-    def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400, ngf: int = 32,
-                 ndf: int = 32, map_channels: int = 8, hidden_channels: int = 16, kernel_size: int = 3,
-                 l2_weight: float = 10.0, label_smoothing: float = 0.0, ema_decay: float = 0.0, **gan_kw):
+    def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400, ngf: int = 16,
+                 ndf: int = 32, map_channels: int = 4, hidden_channels: int = 8, kernel_size: int = 3,
+                 l2_weight: float = 100.0, label_smoothing: float = 0.0, ema_decay: float = 0.0, **gan_kw):
         super().__init__(**gan_kw)
         if l2_weight < 0:
             raise ValueError(f"model.l2_weight (λ) must be >= 0, got {l2_weight}")
