@@ -37,7 +37,7 @@ INTEGERS = {
     "n": (1, "an integer >= 1 (images per caption)"),
 }
 CHOICES = {"eval.reference_split": ("train", "test")}
-NULLABLE = {"trainer.max_epochs"}
+NULLABLE = {"trainer.max_epochs", "data.num_workers"}  # evaluate.py: data.* null keeps the stored value
 
 
 def check_config(cfg: DictConfig) -> None:

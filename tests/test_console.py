@@ -122,7 +122,7 @@ def test_summary_of_a_text_to_image_run_ends_with_a_generate_command(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     block = (out.stdout + out.stderr).split("run finished")[-1].splitlines()
     generate = next(line for line in block if line.startswith("generate"))
-    assert generate == [line for line in block if line.strip() and not line.startswith("-")][-1]  # the last line
+    assert block[block.index(generate) + 1].startswith("---")  # the summary's last line
     command = generate.removeprefix("generate").strip() + f" hydra.run.dir={tmp_path / 'gen'}"
     assert 'text="a ' in command
     pasted = subprocess.run(command.replace("python ", f"{sys.executable} ", 1), shell=True, cwd=ROOT,

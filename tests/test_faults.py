@@ -32,7 +32,8 @@ from tests.conftest import compose_config
 from tests.test_cache import write_images
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.splits=[128,32,32]", "data.image_size=32", "data.batch_size=32", "model.ngf=8", "model.ndf=8",
+TINY = ["experiment=shapes_dcgan", "data.splits=[128,32,32]", "data.image_size=32", "data.batch_size=32", "model.ngf=8",
+        "model.ndf=8",
         "trainer.enable_progress_bar=false", "callbacks.sample_grid.every_n_steps=1000", "evaluate_after_fit=false"]
 
 

@@ -164,7 +164,7 @@ def test_report_of_real_training_runs(make_cfg, tmp_path, one_thread):
         cfg = make_cfg(["experiment=shapes_gnn", "data.splits=[64,32,32]", "data.batch_size=32",
                         "trainer.max_epochs=2", f"model.width={width}", "trainer.enable_progress_bar=false"], out=out)
         train(cfg)
-        (out / ".hydra").mkdir()
+        (out / ".hydra").mkdir(exist_ok=True)
         (out / ".hydra" / "overrides.yaml").write_text(f"- experiment=shapes_gnn\n- model.width={width}\n")
     report = build_report([tmp_path / "runs"], tmp_path / "report", samples=True)
     rows = table_rows(report)

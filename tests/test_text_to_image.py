@@ -237,7 +237,7 @@ def test_hard_negative_is_the_nearest_different_caption():
 
 def test_hard_negatives_add_a_wrong_pair():
     torch.manual_seed(0)
-    model = GANCLS(1, 32, D, ngf=8, ndf=8, nz=10, optimizer_g=ADAM, optimizer_d=ADAM)
+    model = GANCLS(1, 32, D, ngf=8, ndf=8, nz=10, hard_negatives=False, optimizer_g=ADAM, optimizer_d=ADAM)
     batch, fake = caption_batch(), torch.rand(6, 1, 32, 32) * 2 - 1
     plain, logs = model.discriminator_loss(batch, fake)
     model.hard_negatives = True
