@@ -37,7 +37,7 @@ def logged_in() -> bool:
 
 
 def make_wandb_logger(mode: str = "auto", **kw):
-    from pytorch_lightning.loggers import WandbLogger
+    from pytorch_lightning.loggers import WandbLogger  # defers wandb (optional)
 
     if mode not in ("auto", "online", "offline", "disabled"):
         raise ValueError(f"logger.wandb.mode must be auto|online|offline|disabled, got {mode!r}")
@@ -50,7 +50,7 @@ def make_wandb_logger(mode: str = "auto", **kw):
 def finish_wandb(exit_code: int) -> None:
     """Close the current W&B run (if any) with the job's exit code."""
     try:
-        import wandb
+        import wandb  # optional dependency (logger=wandb)
     except ImportError:
         return
     if wandb.run is not None:

@@ -276,9 +276,9 @@ def xy(values: list[tuple]) -> tuple[list[float], list[float], str]:
 def plot_curves(runs: list[Run], labels: list[str], keys: list[str], out: Path) -> Path | None:
     if not keys:
         return None
-    import matplotlib
+    import matplotlib  # defers matplotlib (start-up)
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # defers matplotlib
 
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
@@ -326,9 +326,9 @@ def plot_samples(runs: list[Run], labels: list[str], out: Path) -> Path | None:
     pictures = [(label, p) for label, p in pictures if p is not None]
     if not pictures:
         return None
-    import matplotlib
+    import matplotlib  # defers matplotlib (start-up)
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # defers matplotlib
 
     cols = min(4, len(pictures))
     rows = math.ceil(len(pictures) / cols)

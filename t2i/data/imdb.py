@@ -270,7 +270,7 @@ class IMDBDataModule(BaseDataModule):
     # ---- where the files are
     def prepare_data(self) -> None:
         if self.download and self._find_source(raise_missing=False) is None:
-            from torchvision.datasets.utils import download_and_extract_archive
+            from torchvision.datasets.utils import download_and_extract_archive  # defers downloads
 
             download_and_extract_archive(ACL_URL, download_root=str(self.root), extract_root=str(self.root))
         self._find_source()

@@ -82,7 +82,7 @@ class MNISTDataModule(_LabelledImages):
         self.resize = resize
 
     def prepare_data(self) -> None:
-        from torchvision.datasets import MNIST
+        from torchvision.datasets import MNIST  # defers downloads
 
         if self.download:
             MNIST(str(self.root), train=True, download=True)
@@ -93,7 +93,7 @@ class MNISTDataModule(_LabelledImages):
                       "https://ossci-datasets.s3.amazonaws.com/mnist/) into ROOT/MNIST/raw/")
 
     def load(self, train: bool):
-        from torchvision.datasets.mnist import read_image_file, read_label_file
+        from torchvision.datasets.mnist import read_image_file, read_label_file  # defers tv.datasets
 
         self.prepare_data()
         prefix = "train" if train else "t10k"
@@ -116,7 +116,7 @@ class CIFAR10DataModule(_LabelledImages):
 
     def prepare_data(self) -> None:
         if self.download and not (self.root / "cifar-10-batches-py" / "test_batch").exists():
-            from torchvision.datasets import CIFAR10
+            from torchvision.datasets import CIFAR10  # defers downloads
 
             CIFAR10(str(self.root), train=True, download=True)
         require_files(self.root / "cifar-10-batches-py", CIFAR_FILES, "CIFAR-10",

@@ -44,7 +44,7 @@ def _file_digest(path: Path) -> str:
 
 
 def inception_space(weights: str | None, batch_size: int) -> FeatureSpace:
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3  # defers Inception
 
     net = FeatureExtractorInceptionV3(INCEPTION, ["2048", "logits_unbiased"],
                                       feature_extractor_weights_path=weights).eval()

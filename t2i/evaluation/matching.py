@@ -219,7 +219,7 @@ def _augment(images: torch.Tensor, g: torch.Generator, kind: str) -> torch.Tenso
 
 @torch.enable_grad()  # callers may be under no_grad (the in-training monitor, evaluation)
 def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # defers tqdm (start-up)
 
     train = datamodule.train_set
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -26,7 +26,7 @@ def label_font(size: int = 11) -> ImageFont.ImageFont:
     """The pictures' text font: DejaVu Sans, which matplotlib (a dependency) ships. Pillow's
     own default (Aileron) sets spaces so narrow that captions read "filledsquare"."""
     try:
-        import matplotlib
+        import matplotlib  # defers matplotlib (start-up)
 
         return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
     except (ImportError, OSError):
@@ -176,7 +176,7 @@ def save_grid(images: torch.Tensor, path: Path) -> None:
 def log_pictures(paths: list[Path]) -> None:
     """Send the evaluation's pictures to the active W&B run, if there is one."""
     try:
-        import wandb
+        import wandb  # optional dependency (logger=wandb)
     except ImportError:
         return
     if wandb.run is None:

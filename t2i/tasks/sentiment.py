@@ -215,9 +215,9 @@ class SentimentClassifier(CPUThreads, pl.LightningModule):
 
 
 def save_confusion_png(confusion: torch.Tensor, path: Path, title: str) -> Path:
-    import matplotlib
+    import matplotlib  # defers matplotlib (start-up)
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # defers matplotlib
 
     counts = confusion.numpy()
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
