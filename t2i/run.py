@@ -19,6 +19,7 @@ from t2i.callbacks.progress import progress_bars
 from t2i.callbacks.samples import grid
 from t2i.checks import check_config, check_same_model, read_checkpoint
 from t2i.errors import CheckpointError, ConfigError, RunStopped
+from t2i.generator import ImageGenerator, is_text_to_image
 from t2i.io import AtomicCheckpointIO, atomic_path, atomic_write_text
 from t2i.loggers import finish_wandb
 from t2i.run_folder import RunFolder, is_main_process, resume_command, resume_path, write_hydra_record
@@ -81,7 +82,8 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)), stop, *progress_bars(cfg.trainer)]
     monitor = None
-    if int(cfg.eval.get("every_n_steps", 0) or 0) > 0 and is_generator(model):
+    if int(cfg.eval.get("every_n_steps", 0) or 0) > 0:
+        check_monitored(model, cfg)
         monitor = EvalMonitor(cfg.eval, output_dir(cfg) / "checkpoints")
         callbacks.append(monitor)
         if trainer_is_real(cfg):
@@ -122,7 +124,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
 
 def example_caption(datamodule, model) -> str | None:
     """A held-out caption for the summary's generate command; None unless the model draws from text."""
-    if not hasattr(model, "images_for_text"):
+    if not is_text_to_image(model):
         return None
     split = getattr(datamodule, "test_set", None) or getattr(datamodule, "val_set", None)
     captions = getattr(split, "captions", None)
@@ -134,9 +136,13 @@ def trainer_is_real(cfg: DictConfig) -> bool:
     return not cfg.trainer.get("fast_dev_run")
 
 
-def is_generator(model) -> bool:
-    """GANs: what the monitor and the FID evaluation score."""
-    return hasattr(model, "sample") and hasattr(model, "generate")
+def check_monitored(model, cfg: DictConfig) -> None:
+    """The in-training monitor scores image generators (FID, R-precision, alignment); on
+    any other model it would compare the wrong things, so it is refused before training."""
+    if not isinstance(model, ImageGenerator):
+        raise ConfigError(f"eval.every_n_steps={cfg.eval.every_n_steps} scores an image generator during "
+                          f"training, and {type(model).__name__} is not one (its validation loss is logged "
+                          "each epoch instead): set eval.every_n_steps=0")
 
 
 def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_step: int) -> tuple[str, int]:
@@ -144,7 +150,7 @@ def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_ste
     monitor kept one and eval.use_best, else the last ones. Loads them into `model`."""
     best = output_dir(cfg) / "checkpoints" / "best.ckpt"
     if monitor is None or not cfg.eval.get("use_best", True):
-        if is_generator(model) and cfg.get("evaluate_after_fit"):
+        if isinstance(model, ImageGenerator) and cfg.get("evaluate_after_fit"):
             log.info("evaluating the last weights (step %d): no in-training monitor (eval.every_n_steps=0), so no "
                      "best.ckpt", last_step)
         return "last", last_step
@@ -267,7 +273,7 @@ def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
         images = generator.generate(texts, n, seed=int(cfg.get("seed", 0)))
     else:
         model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
-        if not hasattr(datamodule, "encode") or not hasattr(model, "images_for_text"):
+        if not hasattr(datamodule, "encode") or not is_text_to_image(model):
             raise CheckpointError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
                                   "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
         model.to(device)

@@ -229,6 +229,7 @@ def test_lazy_penalty_every_nth_d_step_weighted_n_times():
     lazy.load_state_dict(every.state_dict())
     batch, fake = caption_batch(size=32), torch.rand(6, 1, 32, 32) * 2 - 1
     for call in range(7):
+        lazy.d_calls = call  # the clock the shared GAN step advances once per D step
         full, full_logs = every.discriminator_loss(batch, fake)
         loss, logs = lazy.discriminator_loss(batch, fake)
         penalty = full_logs["train/ma_gp"]
@@ -240,6 +241,26 @@ def test_lazy_penalty_every_nth_d_step_weighted_n_times():
             assert logs["train/ma_gp"] == 0 and torch.allclose(loss, full - penalty, rtol=1e-5)
     with pytest.raises(ValueError, match="gp_every"):
         tiny_dfgan(gp_every=0)
+
+
+def test_lazy_clock_counts_d_steps_and_survives_a_checkpoint():
+    """One clock for every model's lazy penalty: the shared step advances it once per D
+    step (d_steps=2: twice per iteration), and a checkpoint carries it (older DF-GAN
+    checkpoints' df_gan_d_calls is read too)."""
+    torch.manual_seed(0)
+    model = tiny_dfgan(d_steps=2)
+    trainer = pl.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    batches = [caption_batch(size=32) for _ in range(3)]
+    trainer.fit(model, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    assert model.d_calls == 6
+    checkpoint: dict = {}
+    model.on_save_checkpoint(checkpoint)
+    fresh = tiny_dfgan()
+    fresh.on_load_checkpoint(checkpoint)
+    assert fresh.d_calls == 6
+    fresh.on_load_checkpoint({"df_gan_d_calls": 4})
+    assert fresh.d_calls == 4
 
 
 def test_discriminator_learns_to_match_text():

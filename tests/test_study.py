@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
+from t2i.evaluation.generators import write_pictures
 from t2i.run import evaluate, load_checkpoint, train
 
 TINY = ["data.splits=[96,32,32]", "data.batch_size=32", "trainer.enable_progress_bar=false"]
@@ -145,6 +146,10 @@ def test_dcgan_generates_from_the_codes_of_real_images(ae_run, make_cfg, tmp_pat
         b = model.generate({"image": images}, torch.rand(4, 100))
     assert torch.equal(a, b)  # the noise is ignored: the input is the image's code
     assert not torch.allclose(a[0], a[1])  # different images, different codes, different outputs
+    # so no latent interpolation is drawn for it (its rows would repeat one image)
+    assert model.uses_noise is False
+    written = write_pictures(model, dm, cfg.eval, tmp_path / "pictures", a)
+    assert [p.name for p in written] == ["samples.png"] and not (tmp_path / "pictures" / "interpolation.png").exists()
 
 
 def test_missing_or_wrong_ae_checkpoint_errors(ae_run, make_cfg, tmp_path):

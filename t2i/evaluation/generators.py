@@ -21,6 +21,7 @@ from t2i.evaluation.pictures import (
     text_interpolation,
 )
 from t2i.evaluation.scores import image_quality
+from t2i.generator import is_text_to_image
 from t2i.metrics.alignment import derangement
 
 log = logging.getLogger("t2i")
@@ -105,15 +106,15 @@ def score_generator(model, datamodule, eval_cfg, split: str, n: int, reference: 
 
 
 def write_pictures(model, datamodule, eval_cfg, out_dir: Path, fake: torch.Tensor) -> list[Path]:
-    """samples.png, interpolation.png and, for text-to-image models, captions.png and
-    text_interpolation.png."""
+    """samples.png; interpolation.png where z matters (`model.uses_noise`); for
+    text-to-image models, captions.png and text_interpolation.png."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = int(eval_cfg.get("seed", 0))
-    paths = [out_dir / "samples.png", out_dir / "interpolation.png"]
+    paths = [out_dir / "samples.png"]
     save_grid(fake, paths[0])
     collate = getattr(datamodule, "collate_fn", None) or torch.utils.data.default_collate
-    text_model = hasattr(model, "images_for_text") and is_captioned(datamodule)
+    text_model = is_text_to_image(model) and is_captioned(datamodule)
     if text_model:
         k, m = int(eval_cfg.get("num_captions", 8)), int(eval_cfg.get("images_per_caption", 6))
         items = distinct_caption_items(datamodule.test_set, 2 * k)
@@ -130,7 +131,9 @@ def write_pictures(model, datamodule, eval_cfg, out_dir: Path, fake: torch.Tenso
             paths.append(out_dir / "text_interpolation.png")
     else:
         rows = next(iter(eval_batches(datamodule, 8, 8, "test")))
-    latent_interpolation(model, rows, out_dir / "interpolation.png", seed=seed)
+    if model.uses_noise:
+        latent_interpolation(model, rows, out_dir / "interpolation.png", seed=seed)
+        paths.append(out_dir / "interpolation.png")
     log_pictures(paths)
     return paths
 

@@ -16,6 +16,7 @@ from torchvision.utils import save_image
 from t2i.callbacks.samples import grid
 from t2i.data.base import to_uint8
 from t2i.evaluation.colour import caption_colour
+from t2i.generator import draw_noise
 from t2i.io import atomic_path
 
 log = logging.getLogger("t2i")
@@ -127,9 +128,7 @@ def latent_interpolation(model, batch: dict, path: Path, steps: int = 8, seed: i
     model keeps row i's conditioning (its caption) all along."""
     rows = batch["image"].shape[0]
     g = torch.Generator().manual_seed(seed)
-    draw = (lambda: torch.rand(rows, model.nz, generator=g) * 2 - 1) if model.noise_kind == "uniform" \
-        else (lambda: torch.randn(rows, model.nz, generator=g))
-    z_a, z_b = draw(), draw()
+    z_a, z_b = (draw_noise(rows, model.nz, model.noise_kind, g) for _ in range(2))
     alphas = torch.linspace(0, 1, steps)
     z = (z_a[:, None] * (1 - alphas[None, :, None]) + z_b[:, None] * alphas[None, :, None]).flatten(0, 1)
     was_training = model.training

@@ -10,12 +10,13 @@ from t2i.evaluation import evaluate_unconditional
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.ema import GeneratorEMA
-from t2i.tasks.gan import GANTask, bce, lazy_due, r1_penalty
+from t2i.generator import ImageGenerator
+from t2i.tasks.gan import GANTask, bce, r1_penalty
 
 LOSSES = ("bce", "hinge")
 
 
-class DCGAN(CPUThreads, GeneratorEMA, GANTask):
+class DCGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
     def __init__(self, channels: int = 3, image_size: int = 64, ngf: int = 64, ndf: int = 64,
                  label_smoothing: float = 0.0, loss: str = "bce", spectral_norm: bool = False, upsample: str = "deconv",
                  full_res_conv: bool = False, ema_decay: float = 0.0, r1_gamma: float = 0.0, r1_every: int = 1,
@@ -41,7 +42,7 @@ class DCGAN(CPUThreads, GeneratorEMA, GANTask):
 
     def discriminator_loss(self, batch, fake):
         # lazy R1 (StyleGAN2): every r1_every-th step, weighted r1_every times, at a fraction of the cost
-        penalise = lazy_due(self.global_step, self.r1_every, self.r1_gamma)
+        penalise = self.lazy_due(self.r1_every, self.r1_gamma)
         real = batch["image"].detach().requires_grad_(penalise)
         real_logits = self.discriminator(real)
         fake_logits = self.discriminator(fake)

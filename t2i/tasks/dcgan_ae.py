@@ -12,6 +12,8 @@ from t2i.tasks.reconstruction import load_frozen_encoder
 
 
 class DCGANAEFeatures(DCGAN):
+    uses_noise = False  # the input is the real image's code, not z: no latent interpolation
+
     def __init__(self, ae_ckpt: str | None = None, allow_untrained_encoder: bool = False, **dcgan_kw):
         super().__init__(**dcgan_kw)
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])

@@ -36,9 +36,7 @@ from t2i.nets.df_gan import DFDiscriminator, DFGenerator
 from t2i.tasks.text_to_image import (
     SentenceConditioned,
     TextToImageGAN,
-    differs_from_rolled,
-    hardest_wrong,
-    same_caption,
+    wrong_text_pairs,
 )
 
 
@@ -96,7 +94,7 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
         self.discriminator = DFDiscriminator(channels, embedding_dim, image_size, ndf, gamma_init=d_gamma_init,
                                             projection=d_projection, **text)
         self.gp_weight, self.gp_exponent, self.hard_negatives = gp_weight, gp_exponent, hard_negatives
-        self.gp_every, self.d_calls, self.gp_sentence = int(gp_every), 0, gp_sentence
+        self.gp_every, self.gp_sentence = int(gp_every), gp_sentence
         self.init_ema(ema_decay)
 
     # ------------------------------------------------------------- losses
@@ -105,24 +103,6 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
         plugin = self._trainer.precision_plugin if self._trainer is not None else None
         scaler = getattr(plugin, "scaler", None)
         return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
-
-    def penalty_due(self) -> bool:
-        """Lazy MA-GP (`gp_every` = N > 1, StyleGAN2's lazy regularisation; not the paper):
-        the penalty on every N-th D step only, weighted N times, so its mean pull is the
-        same and the double backward is paid once per N steps."""
-        due = self.gp_weight > 0 and self.d_calls % self.gp_every == 0
-        self.d_calls += 1
-        return due
-
-    # the count of D steps travels in checkpoints: a resumed run takes the lazy penalty on
-    # the same steps as an uninterrupted one
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["df_gan_d_calls"] = self.d_calls
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        self.d_calls = int(checkpoint.get("df_gan_d_calls", 0))
 
     def gradient_penalty(self, scores: torch.Tensor, images: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
         kw = dict(weight=self.gp_weight * self.gp_every, exponent=self.gp_exponent)
@@ -135,7 +115,7 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
 
     def discriminator_loss(self, batch, fake):
         d = self.discriminator
-        with_penalty = self.penalty_due()
+        with_penalty = self.lazy_due(self.gp_every, self.gp_weight)
         images = batch["image"].detach().requires_grad_(with_penalty)  # MA-GP differentiates by the real images
         sentence = d.sentence(batch["word_vectors"], batch["length"])
         # D's text weights frozen (e.g. a test): the sentence is still a leaf to differentiate by
@@ -143,16 +123,12 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
             sentence.requires_grad_(True)
         real_features = d.features(images)  # once, judged against two captions
         right = d.score(real_features, sentence)
-        same = same_caption(batch)
-        wrong = d.score(real_features, sentence.roll(1, 0))  # each image with its neighbour's caption
-        mismatch = masked_mean(F.relu(1 + wrong), differs_from_rolled(batch, same))
-        logs = {"train/d_real_right": right.mean(), "train/d_real_wrong": wrong.mean()}
+        pairs = wrong_text_pairs(batch, sentence if self.hard_negatives else None)
+        wrong = [d.score(real_features, sentence[index]) for index, _ in pairs]
+        mismatch = sum(masked_mean(F.relu(1 + w), valid) for w, (_, valid) in zip(wrong, pairs)) / len(pairs)
+        logs = {"train/d_real_right": right.mean(), "train/d_real_wrong": wrong[0].mean()}
         if self.hard_negatives:
-            nearest = hardest_wrong(sentence, same)
-            hard = d.score(real_features, sentence[nearest])
-            valid = ~same[torch.arange(len(nearest), device=nearest.device), nearest]
-            mismatch = 0.5 * (mismatch + masked_mean(F.relu(1 + hard), valid))
-            logs["train/d_real_hard_wrong"] = hard.mean()
+            logs["train/d_real_hard_wrong"] = wrong[1].mean()
         fake_scores = d.score(d.features(fake), sentence)
         penalty = self.gradient_penalty(right, images, sentence) if with_penalty else right.new_zeros(())
         loss = F.relu(1 - right).mean() + 0.5 * (F.relu(1 + fake_scores).mean() + mismatch) + penalty

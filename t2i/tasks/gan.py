@@ -10,6 +10,8 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from t2i.generator import NOISE_KINDS, draw_noise
+
 log = logging.getLogger("t2i")
 
 
@@ -33,11 +35,6 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
-def lazy_due(step: int, every: int, gamma: float) -> bool:
-    """Lazy regularisation (StyleGAN2): the penalty on every `every`-th step, weighted `every` times."""
-    return gamma > 0 and step % every == 0
-
-
 class GANTask(pl.LightningModule):
     """Subclasses build `self.generator` and `self.discriminator` and define
     `generate`, `discriminator_loss`, `generator_loss`, `preview` and `evaluate`."""
@@ -48,8 +45,8 @@ class GANTask(pl.LightningModule):
         super().__init__()
         if d_steps < 1:
             raise ValueError(f"model.d_steps must be >= 1, got {d_steps}")
-        if noise not in ("uniform", "normal"):
-            raise ValueError(f"model.noise must be 'uniform' or 'normal', got {noise!r}")
+        if noise not in NOISE_KINDS:
+            raise ValueError(f"model.noise must be one of {NOISE_KINDS}, got {noise!r}")
         self.automatic_optimization = False
         self.optimizer_g, self.optimizer_d, self.scheduler = optimizer_g, optimizer_d, scheduler
         self.d_steps, self.nz, self.noise_kind, self.seed = d_steps, nz, noise, seed
@@ -57,6 +54,7 @@ class GANTask(pl.LightningModule):
         # taken over from the Trainer, which refuses them under manual optimisation
         self.gradient_clip: dict | None = None
         self.accumulate, self.accumulated = 1, 0
+        self.d_calls = 0  # D steps taken: the clock of lazy regularisation, kept in checkpoints
 
     def configure_callbacks(self):
         # Lightning calls this before it checks the Trainer's settings, and raises on
@@ -109,17 +107,24 @@ class GANTask(pl.LightningModule):
         rank = self.global_rank if self._trainer is not None else 0
         g = torch.Generator(device=self.device).manual_seed(
             (self.seed * 1_000_003 + rank * 7_919 + step * 31 + stream) % (2 ** 63))
-        if self.noise_kind == "uniform":  # the seed's choice: U(-1, 1)
-            return torch.rand(n, self.nz, generator=g, device=self.device).mul_(2).sub_(1)
-        return torch.randn(n, self.nz, generator=g, device=self.device)
+        return draw_noise(n, self.nz, self.noise_kind, g)
 
-    def draw_noise(self, n: int, seed: int) -> torch.Tensor:
-        """z from an explicit seed (generate.py's `seed`, an exported generator's), in the
-        model's noise kind: the same seed gives the same images on any machine."""
-        g = torch.Generator().manual_seed(seed)
-        z = torch.rand(n, self.nz, generator=g).mul_(2).sub_(1) if self.noise_kind == "uniform" \
-            else torch.randn(n, self.nz, generator=g)
-        return z.to(self.device)
+    # ------------------------------------------------- lazy regularisation
+    def lazy_due(self, every: int, weight: float) -> bool:
+        """Lazy regularisation (StyleGAN2): a penalty on every `every`-th D step only,
+        weighted `every` times by the caller, so its mean pull is the same and its double
+        backward is paid once per `every` steps. One clock for every model: D steps taken."""
+        return weight > 0 and self.d_calls % every == 0
+
+    # the clock travels in checkpoints: a resumed run regularises on the same steps
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["gan_d_calls"] = self.d_calls
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        # df_gan_d_calls: checkpoints written before the clock was shared
+        self.d_calls = int(checkpoint.get("gan_d_calls", checkpoint.get("df_gan_d_calls", 0)))
 
     # ------------------------------------------------------- to implement
     def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
@@ -179,6 +184,7 @@ class GANTask(pl.LightningModule):
                 fake = self.generate_for_step(batch, self.noise(n, stream=k + 1_000 * (self.accumulated - 1)))
             self.toggle_optimizer(opt_d)
             d_loss, d_logs = self.discriminator_loss(batch, fake.detach())
+            self.d_calls += 1
             self.check_finite(d_loss, "discriminator")
             self.backward_and_step(opt_d, d_loss, first, step_now, scale)
             self.untoggle_optimizer(opt_d)
@@ -212,17 +218,3 @@ class GANTask(pl.LightningModule):
         """Images for a sample grid from a fixed batch (fixed noise, fixed captions)."""
         z = self.noise(batch["image"].shape[0], stream=10_000, step=0)
         return self.generate(batch, z)
-
-    @torch.no_grad()
-    def sample(self, batches) -> torch.Tensor:
-        """Generate one image per item of `batches` (an iterable of batches) in eval mode,
-        with noise fixed by the seed; returns float images in [-1, 1] on CPU."""
-        was_training = self.training
-        self.eval()
-        out = []
-        for i, batch in enumerate(batches):
-            batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-            z = self.noise(batch["image"].shape[0], stream=20_000 + i, step=0)
-            out.append(self.generate(batch, z).float().cpu())
-        self.train(was_training)
-        return torch.cat(out)

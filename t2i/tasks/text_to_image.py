@@ -17,12 +17,14 @@ import torch
 import torch.nn.functional as F
 
 from t2i.evaluation import evaluate_text_to_image
+from t2i.generator import ImageGenerator
 from t2i.nets.conv_lstm import WordSequenceGenerator
 from t2i.nets.dcgan import Discriminator
 from t2i.nets.text_encoders import MatchingDiscriminator, TextConditionedGenerator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.ema import GeneratorEMA
-from t2i.tasks.gan import GANTask, bce, lazy_due, r1_penalty
+from t2i.tensors import evaluating
+from t2i.tasks.gan import GANTask, bce, r1_penalty
 
 log = logging.getLogger("t2i")
 
@@ -69,12 +71,29 @@ def differs_from_rolled(batch: dict, same: torch.Tensor | None = None) -> torch.
     return ~same[i, i - 1]  # i - 1 = -1 for item 0: the last item, as roll(1, 0) pairs them
 
 
-class TextToImageGAN(CPUThreads, GeneratorEMA, GANTask):
+def wrong_text_pairs(batch: dict, hard_space: torch.Tensor | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The mismatched (image, caption) pairs a matching-aware D learns to reject, as
+    (caption index per item, valid per item): each image with its neighbour's caption (the
+    paper's random wrong text) and, given `hard_space` (hard negatives: the sentence
+    vectors to measure nearness in), with the nearest *different* caption too. Pairs
+    whose "wrong" caption is the same text are not valid."""
+    same = same_caption(batch)
+    i = torch.arange(len(same), device=same.device)
+    pairs = [(i - 1, differs_from_rolled(batch, same))]
+    if hard_space is not None:
+        nearest = hardest_wrong(hard_space, same)
+        pairs.append((nearest, ~same[i, nearest]))
+    return pairs
+
+
+class TextToImageGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
     """What every caption-conditioned GAN shares: evaluation (FID/KID, alignment,
     captions.png), generation from typed captions, and an optional exponential moving
     average (EMA) of the generator's weights (`t2i.tasks.ema`): training always uses the
     live generator; sampling (eval mode: evaluate.py, generate.py, sample grids) uses
     the average."""
+
+    uses_text = True
 
     def __init__(self, cpu_threads: int | None = None, **gan_kw):
         super().__init__(**gan_kw)
@@ -84,17 +103,14 @@ class TextToImageGAN(CPUThreads, GeneratorEMA, GANTask):
         with self.cpu_threads_applied():
             return evaluate_text_to_image(self, datamodule, eval_cfg, out_dir)
 
-    @torch.no_grad()
     def images_for_text(self, encoded: dict, n: int, seed: int = 0) -> torch.Tensor:
         """`n` images per encoded caption (datamodule.encode's dict), in eval mode:
         (captions, n, C, S, S) in [-1, 1] on CPU."""
         count = encoded["length"].shape[0]
         batch = {"word_vectors": encoded["word_vectors"].float().repeat_interleave(n, 0).to(self.device),
                  "length": encoded["length"].long().repeat_interleave(n, 0).to(self.device)}
-        was_training = self.training
-        self.eval()
-        images = self.generate(batch, self.draw_noise(count * n, seed)).float().cpu()
-        self.train(was_training)
+        with evaluating(self):
+            images = self.generate(batch, self.draw_noise(count * n, seed)).float().cpu()
         return images.view(count, n, *images.shape[1:])
 
 
@@ -165,20 +181,16 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
     def discriminator_loss(self, batch, fake):
         d = self.discriminator
         sentence = d.text.embed(batch["word_vectors"], batch["length"])
-        penalise = lazy_due(self.global_step, self.r1_every, self.r1_gamma)
+        penalise = self.lazy_due(self.r1_every, self.r1_gamma)
         real = batch["image"].detach().requires_grad_(penalise)
         real_features = d.features(real)  # once, scored against two captions
         right = d.score(real_features, sentence)
-        wrong = d.score(real_features, sentence.roll(1, 0))  # each image with its neighbour's caption
-        same = same_caption(batch)
-        wrong_loss = masked_bce(wrong, 0.0, differs_from_rolled(batch, same))
-        logs = {"train/d_real_right": torch.sigmoid(right).mean(), "train/d_real_wrong": torch.sigmoid(wrong).mean()}
+        pairs = wrong_text_pairs(batch, d.text.project(sentence) if self.hard_negatives else None)
+        wrong = [d.score(real_features, sentence[index]) for index, _ in pairs]
+        wrong_loss = sum(masked_bce(w, 0.0, valid) for w, (_, valid) in zip(wrong, pairs)) / len(pairs)
+        logs = {"train/d_real_right": torch.sigmoid(right).mean(), "train/d_real_wrong": torch.sigmoid(wrong[0]).mean()}
         if self.hard_negatives:
-            nearest = hardest_wrong(d.text.project(sentence), same)
-            hard = d.score(real_features, sentence[nearest])
-            valid = ~same[torch.arange(len(nearest), device=nearest.device), nearest]
-            wrong_loss = 0.5 * (wrong_loss + masked_bce(hard, 0.0, valid))
-            logs["train/d_real_hard_wrong"] = torch.sigmoid(hard).mean()
+            logs["train/d_real_hard_wrong"] = torch.sigmoid(wrong[1]).mean()
         fake_logits = d(fake, sentence=sentence)
         loss = (bce(right, self.real_label) + self.wrong_weight * wrong_loss
                 + (1 - self.wrong_weight) * bce(fake_logits, 0.0))
