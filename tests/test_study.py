@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
 from t2i.evaluation.generators import write_pictures
+from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
 from t2i.run import evaluate, load_checkpoint, train
 
 TINY = ["data.splits=[96,32,32]", "data.batch_size=32", "trainer.enable_progress_bar=false"]

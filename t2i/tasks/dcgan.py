@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from t2i.evaluation import evaluate_unconditional
+from t2i.generator import ImageGenerator
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.ema import GeneratorEMA
-from t2i.generator import ImageGenerator
 from t2i.tasks.gan import GANTask, bce, r1_penalty
 
 LOSSES = ("bce", "hinge")

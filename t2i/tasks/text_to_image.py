@@ -23,8 +23,8 @@ from t2i.nets.dcgan import Discriminator
 from t2i.nets.text_encoders import MatchingDiscriminator, TextConditionedGenerator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.ema import GeneratorEMA
-from t2i.tensors import evaluating
 from t2i.tasks.gan import GANTask, bce, r1_penalty
+from t2i.tensors import evaluating
 
 log = logging.getLogger("t2i")
 
