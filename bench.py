@@ -447,6 +447,8 @@ def seed_step_phases(task, batch: dict, phases: Phases) -> None:
     """One training step of CondDCGANLSTM (the maths of GANTask.training_step), cut at the
     word maps and the word outputs so each part's forward and backward is timed alone:
     the same operations as the step, the boundaries' gradients handed on by hand."""
+    from t2i.tasks.text_to_image import weighted_bce
+
     gen, disc = task.generator, task.discriminator
     opt_g, opt_d = task._bench_opts
     z = task.noise(batch["image"].shape[0], stream=1)
@@ -463,15 +465,15 @@ def seed_step_phases(task, batch: dict, phases: Phases) -> None:
     opt_g.zero_grad(set_to_none=True)
     for p in disc.parameters():
         p.requires_grad_(False)
-    logits = phases("G step: D fwd on word outputs", lambda: disc(task.judged_outputs(batch, outs)))
+    judged, weight = task.judged_outputs(batch, outs, stream=2)
+    logits = phases("G step: D fwd on word outputs", lambda: disc(judged))
 
     def distance():
         diff = (type(gen).final(outs, batch["length"]) - batch["image"]).flatten(1)
         return diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
 
     dist = phases("G step: L2 term fwd", distance)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)) \
-        + task.l2_weight * dist
+    loss = weighted_bce(logits, 1.0, weight) + task.l2_weight * dist
     phases("G step: backward through D and L2", loss.backward)
     for p in disc.parameters():
         p.requires_grad_(True)

@@ -23,6 +23,8 @@ from t2i.tasks.text_to_image import (
     differs_from_rolled,
     hardest_wrong,
     same_caption,
+    sample_words,
+    weighted_bce,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -410,3 +412,39 @@ def test_generate_cli(t2i_ckpt, tmp_path):
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert len(list((tmp_path / "cli").glob("a_small_filled_square-*_1.png"))) == 1
+
+
+# ------------------------------------------------------- d_word_samples (not the seed's loss)
+def test_word_sample_is_unbiased_and_all_when_k_covers_every_caption():
+    """model.d_word_samples=k: each caption's word outputs 1..n-1 sampled k at a time,
+    weighted n-1 / k. Averaged over many draws, the weighted loss is the faithful one
+    (every output judged); with k >= the longest caption it is the faithful one exactly."""
+    length = torch.tensor([5, 2, 1, 7])
+    steps = 7
+    per_output = torch.randn(4, steps)  # a logit per (caption, word output)
+    valid = torch.arange(steps)[None, :] < (length - 1)[:, None]
+    faithful = weighted_bce(per_output[valid], 0.0, None)
+    g = torch.Generator().manual_seed(0)
+    mask, weight = sample_words(length, steps, steps, g)
+    assert torch.equal(mask, valid) and torch.allclose(weight, torch.ones_like(weight))
+    assert torch.allclose(weighted_bce(per_output[mask], 0.0, weight), faithful)
+    draws = []
+    for _ in range(4000):
+        mask, weight = sample_words(length, 2, steps, g)
+        assert (mask.sum(1) == (length - 1).clamp(max=2)).all() and not (mask & ~valid).any()
+        draws.append(weighted_bce(per_output[mask], 0.0, weight))
+    assert abs(torch.stack(draws).mean() - faithful) < 0.01 * faithful
+    with pytest.raises(ValueError, match="d_word_samples"):
+        CondDCGANLSTM(1, 32, D, optimizer_g=None, optimizer_d=None, d_word_samples=0)
+
+
+def test_cond_dcgan_lstm_with_word_samples_judges_fewer_outputs():
+    torch.manual_seed(0)
+    kw = dict(ngf=4, ndf=4, map_channels=2, hidden_channels=2, optimizer_g=None, optimizer_d=None)
+    sampled = CondDCGANLSTM(1, 32, D, d_word_samples=1, **kw)
+    batch = caption_batch()
+    outputs = sampled.generate_for_step(batch, sampled.noise(6))
+    judged, weight = sampled.judged_outputs(batch, outputs, stream=1)
+    assert len(judged) == int(((batch["length"] - 1) > 0).sum()) and weight is not None
+    assert torch.isfinite(sampled.discriminator_loss(batch, outputs)[0])
+    assert torch.isfinite(sampled.generator_loss(batch, outputs)[0])

@@ -36,6 +36,33 @@ def masked_bce(logits: torch.Tensor, target: float, mask: torch.Tensor) -> torch
     return (losses * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def weighted_bce(logits: torch.Tensor, target: float, weight: torch.Tensor | None) -> torch.Tensor:
+    """BCE with per-item weights, normalised by their sum; `weight=None`: the plain mean."""
+    if weight is None:
+        return bce(logits, target)
+    losses = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none")
+    return (losses.reshape(len(weight), -1).mean(1) * weight).sum() / weight.sum()
+
+
+def sample_words(length: torch.Tensor, k: int, steps: int, generator: torch.Generator
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """An unbiased sample of each caption's word outputs 1..n-1: (mask (B, steps), weight
+    per chosen output). Caption i has m_i = n_i - 1 of them; min(k, m_i) are drawn
+    uniformly without replacement and each is weighted m_i / min(k, m_i), so the weighted
+    sum has the expectation of the sum over all of them (the faithful loss), while D sees
+    at most k per caption. Weights are flattened in `outputs[mask]`'s order."""
+    m = (length - 1).clamp_min(0)
+    position = torch.arange(steps, device=length.device)[None, :]
+    valid = position < m[:, None]
+    scores = torch.rand(len(length), steps, generator=generator, device=generator.device).to(length.device)
+    scores = scores.masked_fill(~valid, 2.0)  # invalid positions rank last
+    rank = scores.argsort(1).argsort(1)
+    chosen = valid & (rank < k)
+    taken = chosen.sum(1)
+    weight = (m.float() / taken.clamp_min(1).float())[:, None].expand_as(chosen)[chosen]
+    return chosen, weight
+
+
 def same_caption(batch: dict) -> torch.Tensor:
     """(B, B) bool: True where items i and j carry the same caption text."""
     if "token_ids" in batch:
@@ -233,14 +260,23 @@ class CondDCGANLSTM(TextToImageGAN):
     The distance is divided by √(pixel count) (an RMS distance) so one λ means the same
     at 32x32 and 64x64. D is unconditional, as in the seed: the caption reaches the
     final image only through the distance term, which is what ties it to the text.
+
+    `d_word_samples=k` (not the seed's loss; null: every word output): D judges an
+    unbiased sample of k word outputs per caption (`sample_words`), each weighted so the
+    adversarial terms keep the faithful loss's expectation, at a fraction of D's cost.
     """
 
     def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400, ngf: int = 16,
                  ndf: int = 32, map_channels: int = 4, hidden_channels: int = 8, kernel_size: int = 3,
-                 l2_weight: float = 100.0, label_smoothing: float = 0.0, ema_decay: float = 0.0, **gan_kw):
+                 l2_weight: float = 100.0, label_smoothing: float = 0.0, ema_decay: float = 0.0,
+                 d_word_samples: int | None = None, **gan_kw):
         super().__init__(**gan_kw)
         if l2_weight < 0:
             raise ValueError(f"model.l2_weight (λ) must be >= 0, got {l2_weight}")
+        if d_word_samples is not None and (int(d_word_samples) != d_word_samples or d_word_samples < 1):
+            raise ValueError(f"model.d_word_samples must be null (every word output, the seed's loss) or an "
+                             f"integer >= 1, got {d_word_samples}")
+        self.d_word_samples = None if d_word_samples is None else int(d_word_samples)
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
         self.generator = WordSequenceGenerator(self.nz, embedding_dim, channels, image_size, ngf, map_channels,
                                                hidden_channels, kernel_size)
@@ -255,22 +291,35 @@ class CondDCGANLSTM(TextToImageGAN):
         outputs = self.drawing_generator()(z, batch["word_vectors"], batch["length"])
         return WordSequenceGenerator.final(outputs, batch["length"])
 
-    def judged_outputs(self, batch: dict, outputs: torch.Tensor) -> torch.Tensor:
-        """The outputs D sees: after words 1..n-1; one-word captions have none, and then
-        their only output stands in, so D always has fakes to judge."""
-        partial = WordSequenceGenerator.partial(outputs, batch["length"])
-        return partial if len(partial) else WordSequenceGenerator.final(outputs, batch["length"])
+    def judged_outputs(self, batch: dict, outputs: torch.Tensor, stream: int = 0
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The outputs D sees, with their loss weights (None: equal): after words 1..n-1,
+        or an unbiased sample of them (`d_word_samples`); when no caption has more than one
+        word, the only outputs stand in, so D always has fakes to judge."""
+        length = batch["length"]
+        if self.d_word_samples is None:
+            partial, weight = WordSequenceGenerator.partial(outputs, length), None
+        else:
+            g = torch.Generator(device=self.device).manual_seed(
+                (self.seed * 1_000_003 + self.d_calls * 31 + stream) % (2 ** 63))
+            mask, weight = sample_words(length, self.d_word_samples, outputs.shape[1], g)
+            partial = outputs[mask]
+        if not len(partial):
+            return WordSequenceGenerator.final(outputs, length), None
+        return partial, weight
 
     def discriminator_loss(self, batch, outputs):
         real_logits = self.discriminator(batch["image"])
-        fake_logits = self.discriminator(self.judged_outputs(batch, outputs))
-        loss = bce(real_logits, self.real_label) + bce(fake_logits, 0.0)
+        judged, weight = self.judged_outputs(batch, outputs, stream=1)
+        fake_logits = self.discriminator(judged)
+        loss = bce(real_logits, self.real_label) + weighted_bce(fake_logits, 0.0, weight)
         return loss, {"train/d_real": torch.sigmoid(real_logits).mean(),
                       "train/d_fake": torch.sigmoid(fake_logits).mean()}
 
     def generator_loss(self, batch, outputs):
-        logits = self.discriminator(self.judged_outputs(batch, outputs))
-        adversarial = bce(logits, 1.0)
+        judged, weight = self.judged_outputs(batch, outputs, stream=2)
+        logits = self.discriminator(judged)
+        adversarial = weighted_bce(logits, 1.0, weight)
         final = WordSequenceGenerator.final(outputs, batch["length"])
         diff = (final - batch["image"]).flatten(1)
         distance = diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
