@@ -1,0 +1,140 @@
+"""The import rule of docs/architecture.md, checked on the source: every module of t2i/
+sits in one layer, imports only from its own layer or below, the modules import each
+other without a cycle, and no import hides inside a function unless it defers an
+optional dependency (and says so)."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# bottom to top; a module may import from its own layer and those before it
+LAYERS = [
+    ("base", ["t2i.errors", "t2i.io", "t2i.warnings", "t2i.images", "t2i.tensors"]),
+    ("text", ["t2i.text"]),
+    ("data", ["t2i.data"]),
+    ("nets", ["t2i.nets"]),
+    ("generator contract", ["t2i.generator"]),
+    ("evaluation", ["t2i.evaluation"]),
+    ("tasks", ["t2i.tasks"]),
+    ("callbacks", ["t2i.callbacks"]),
+    ("run support", ["t2i.checks", "t2i.config_check", "t2i.run_folder", "t2i.loggers", "t2i.summary"]),
+    ("run", ["t2i.run"]),
+    ("sharing", ["t2i.pretrained", "t2i.demo", "t2i"]),
+]
+# imports a function may defer: packages a user may not have installed (the demo's, the
+# Hub's, W&B's), and the package's lazy `t2i.load_generator` (keeps `import t2i` light)
+OPTIONAL = ("wandb", "gradio", "huggingface_hub", "t2i.pretrained")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted((ROOT / "t2i").rglob("*.py"))}
+
+
+def layer_of(module: str) -> int | None:
+    """The layer whose longest listed prefix names the module."""
+    best, rank = -1, None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            # "t2i" itself (the package's __init__) names only itself
+            under = module.startswith(prefix + ".") and prefix != "t2i"
+            if (module == prefix or under) and len(prefix) > best:
+                best, rank = len(prefix), i
+    return rank
+
+
+def imports(path: Path) -> list[tuple[str, ast.AST, bool]]:
+    """(imported module, node, inside a function) for every import in the file."""
+    tree, known = ast.parse(path.read_text()), modules()
+    found: list[tuple[str, ast.AST, bool]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, child, inside) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                # `from t2i import pretrained` imports the module t2i.pretrained
+                found.extend((f"{child.module}.{alias.name}" if f"{child.module}.{alias.name}" in known
+                              else child.module, child, inside) for alias in child.names)
+            visit(child, inside)
+
+    visit(tree, False)
+    return found
+
+
+def t2i_imports(path: Path) -> set[str]:
+    return {name for name, _, _ in imports(path) if name == "t2i" or name.startswith("t2i.")}
+
+
+def test_every_module_has_a_layer():
+    assert [m for m in modules() if layer_of(m) is None] == []
+
+
+def test_no_import_goes_up():
+    upward = []
+    for module, path in modules().items():
+        for target in t2i_imports(path):
+            if layer_of(target) is not None and layer_of(target) > layer_of(module):
+                upward.append(f"{module} ({LAYERS[layer_of(module)][0]}) -> {target} ({LAYERS[layer_of(target)][0]})")
+    assert upward == []
+
+
+def test_no_import_cycle():
+    known = modules()
+    graph = {m: {t for t in t2i_imports(p) if t in known and t != m} for m, p in known.items()}
+    state: dict[str, int] = {}
+
+    def cycle_from(m: str, stack: list[str]) -> list[str] | None:
+        state[m] = 1
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                return stack + [m, t]
+            if t not in state and (found := cycle_from(t, stack + [m])):
+                return found
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state:
+            assert cycle_from(m, []) is None
+
+
+def test_imports_inside_functions_only_defer_optional_dependencies():
+    hidden = []
+    for module, path in modules().items():
+        lines = path.read_text().splitlines()
+        for name, node, inside in imports(path):
+            if not inside:
+                continue
+            line = lines[node.lineno - 1]
+            optional = name.split(".")[0] in OPTIONAL or name in OPTIONAL
+            if not optional or "optional" not in line.split("#", 1)[-1] or "#" not in line:
+                hidden.append(f"{path.relative_to(ROOT)}:{node.lineno}: {line.strip()}")
+    assert hidden == []
+
+
+@pytest.mark.parametrize("rule", ["up", "cycle"])
+def test_the_checks_catch_a_violation(rule, tmp_path):
+    """The checker itself: a data module importing a task is upward; two modules
+    importing each other are a cycle."""
+    pkg = tmp_path / "t2i"
+    (pkg / "data").mkdir(parents=True)
+    (pkg / "tasks").mkdir()
+    (pkg / "data" / "a.py").write_text("from t2i.tasks.b import x\n" if rule == "up" else "import t2i.data.b\n")
+    (pkg / "tasks" / "b.py").write_text("x = 1\n")
+    (pkg / "data" / "b.py").write_text("import t2i.data.a\n")
+    globals()["ROOT"] = tmp_path
+    try:
+        with pytest.raises(AssertionError):
+            test_no_import_goes_up() if rule == "up" else test_no_import_cycle()
+    finally:
+        globals()["ROOT"] = Path(__file__).resolve().parents[1]
