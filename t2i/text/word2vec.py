@@ -21,7 +21,7 @@ from t2i.text.vocabulary import Vocabulary
 log = logging.getLogger("t2i")
 
 # data.word2vec's settings and their defaults: conf/data/text/word2vec.yaml holds the same
-# values (tests/test_text.py compares them)
+# values (tests/test_data_config.py compares them)
 WORD2VEC_DEFAULTS = dict(sg=1, epochs=10, window=5, min_count=1, pretrained=None)
 
 
