@@ -45,7 +45,7 @@ def calibrate(n: int, cache_dir: str) -> list[dict]:
     degraded, scored against the real test images as a generator's samples would be."""
     import torchvision.transforms.functional as TF
 
-    from t2i.data.shapes import ShapesDataModule
+    from t2i.data.synthetic.shapes import ShapesDataModule
 
     data = ShapesDataModule(image_size=32, seed=0)
     data.setup()

@@ -24,7 +24,7 @@ from torchvision.utils import save_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from t2i.callbacks.samples import grid  # noqa: E402
-from t2i.data.shapes import ShapesDataModule  # noqa: E402
+from t2i.data.synthetic.shapes import ShapesDataModule  # noqa: E402
 from t2i.metrics.domain import DomainFeatures, train_domain_classifier  # noqa: E402
 from t2i.nets.dcgan import Discriminator, Generator  # noqa: E402
 

@@ -40,6 +40,15 @@ def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictCon
     return cfg
 
 
+def data_config(name: str) -> DictConfig:
+    """conf/data/<name>.yaml composed (its defaults list included, e.g. the text settings of
+    conf/data/text/word2vec.yaml), interpolations such as ${seed} left for the caller to set."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(overrides=[f"+data={name}"])  # the group alone: nothing of train.yaml merged in
+    return cfg.data
+
+
 @pytest.fixture
 def make_cfg(tmp_path):
     def _make(overrides: list[str] | None = None, name: str = "train", out: Path | None = None) -> DictConfig:

@@ -13,9 +13,9 @@ from t2i.data import cache as cache_mod
 from t2i.data.base import DatasetNotFoundError
 from t2i.data.birds_flowers import CUBCaptions, FlowersCaptions
 from t2i.data.cache import object_crop
+from t2i.data.synthetic import flower_field
 from tests.conftest import SHARED_DATA
 from tests.fixtures import cub as cub_fx
-from tests.fixtures import flower_field
 from tests.fixtures import flowers as flowers_fx
 
 W2V = dict(epochs=1)  # tiny corpora: the vectors' quality is not what these tests check

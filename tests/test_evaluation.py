@@ -9,11 +9,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from t2i.data.synthetic import scenes
 from t2i.evaluation import image_quality
 from t2i.evaluation.matching import matching_evaluator, r_precision
 from t2i.evaluation.scores import feature_metrics
 from t2i.run import train
-from tests.fixtures import scenes
+from tests.conftest import data_config
 
 TINY_DCGAN = ["experiment=shapes_dcgan", "data.splits=[512,64,64]", "data.image_size=32", "model.ngf=8", "model.ndf=8",
               "trainer.enable_progress_bar=false", "logger=csv", "eval.monitor_samples=64", "eval.num_samples=64",
@@ -53,7 +54,7 @@ def test_identical_captions_are_never_distractors():
 def scenes_datamodule(tmp_path_factory):
     root = tmp_path_factory.mktemp("scenes")
     scenes.write(root, sizes=(400, 110, 120))
-    cfg = OmegaConf.load("conf/data/flickr.yaml")
+    cfg = data_config("flickr")
     cfg.root, cfg.image_size, cfg.embedding_dim, cfg.seed = str(root), 32, 16, 0
     cfg.cache_dir = str(root / "cache")
     cfg.word2vec.epochs = 1

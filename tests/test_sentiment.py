@@ -278,6 +278,15 @@ def test_trainer_test_logs_test_metrics(acl_root):
     assert {"test/loss", "test/acc", "test/f1"} <= set(results) and 0 <= results["test/acc"] <= 1
 
 
+def test_unknown_word2vec_settings_are_an_error_naming_the_valid_ones():
+    from t2i.tasks.sentiment import SentimentClassifier
+
+    # "epoch" for "epochs" was dropped silently: the vectors trained with the default 10 epochs
+    with pytest.raises(ValueError, match=r"model.word2vec has unknown keys \['epoch'\]; known: .*'epochs'"):
+        SentimentClassifier(vocab_size=100, optimizer=torch.optim.Adam, embedding_init="word2vec",
+                            word2vec={"epoch": 2})
+
+
 def test_word2vec_initialises_the_embedding(acl_root, tmp_path):
     from t2i.tasks.sentiment import SentimentClassifier
 

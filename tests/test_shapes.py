@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from t2i.data.shapes import QUADRANTS, ShapesDataModule
+from t2i.data.synthetic.shapes import QUADRANTS, ShapesDataModule
 
 
 def test_shapes_are_deterministic_and_captioned():

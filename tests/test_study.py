@@ -179,7 +179,7 @@ def test_missing_or_wrong_ae_checkpoint_errors(ae_run, make_cfg, tmp_path):
 def test_normalised_error_is_one_for_the_mean_image_and_zero_for_the_truth(tmp_path):
     from omegaconf import OmegaConf
 
-    from t2i.data.shapes import ShapesDataModule
+    from t2i.data.synthetic.shapes import ShapesDataModule
     from t2i.tasks.reconstruction import ReconstructionTask
 
     dm = ShapesDataModule(image_size=32, splits=(64, 16, 16), fill="filled")

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from gensim.models import KeyedVectors
 
-from t2i.data.shapes import caption, sample_specs
+from t2i.data.synthetic.shapes import caption, sample_specs
 from t2i.text import Vocabulary, WordVectors, tokenize
-from t2i.text.word2vec import load_pretrained, train_word2vec
+from t2i.text.word2vec import check_settings, fit_word_vectors, load_pretrained, train_word2vec
 
 
 def shapes_captions(n: int, seed: int = 0) -> list[list[str]]:
@@ -91,6 +91,34 @@ def test_standardisation_pitfall_on_templated_captions():
     ids = torch.tensor([i for t in tokens for i in vocab.encode(t)])
     per_token = std.matrix[ids]
     assert per_token.mean(0).abs().max() < 1e-3 and (per_token.std(0) - 1).abs().max() < 1e-2
+
+
+def test_fit_word_vectors_is_word2vec_then_standardisation(tmp_path):
+    """The one fitting function (captions, COCO, IMDB): the same vectors as training
+    word2vec and standardising by hand, for the same seed and settings, and the same cache."""
+    tokens = shapes_captions(300)
+    vocab = Vocabulary.build(tokens)
+    fitted = fit_word_vectors(tokens, vocab, 16, epochs=2, window=3, seed=5, cache_dir=tmp_path)
+    by_hand = WordVectors.build(vocab, train_word2vec(tokens, dim=16, epochs=2, window=3, seed=5), tokens)
+    assert torch.equal(fitted.matrix, by_hand.matrix) and torch.equal(fitted.known, by_hand.known)
+    assert len(list((tmp_path / "word2vec").glob("w2v-*.kv"))) == 1  # the cache key of train_word2vec
+    other_seed = fit_word_vectors(tokens, vocab, 16, epochs=2, window=3, seed=6)
+    assert not torch.equal(fitted.matrix, other_seed.matrix)
+
+
+def test_fit_word_vectors_names_the_setting_when_pretrained_vectors_differ_in_size(tmp_path):
+    path = tmp_path / "vectors.kv"
+    toy_vectors().save(str(path))
+    tokens = [["a", "dog", "runs"]]
+    with pytest.raises(ValueError, match=r"6-dimensional vectors but data.word2vec_dim=8: set data.word2vec_dim=6"):
+        fit_word_vectors(tokens, Vocabulary.build(tokens), 8, pretrained=path, dim_setting="data.word2vec_dim")
+    assert fit_word_vectors(tokens, Vocabulary.build(tokens), 6, pretrained=path).dim == 6
+
+
+def test_check_settings_names_the_unknown_key_and_the_known_ones():
+    check_settings({"epochs": 1}, ("epochs", "sg"), "data.word2vec")
+    with pytest.raises(ValueError, match=r"data.word2vec has unknown keys \['epoch'\]; known: \['epochs', 'sg'\]"):
+        check_settings({"epoch": 1}, ("epochs", "sg"), "data.word2vec")
 
 
 def test_unknown_words_are_counted_not_fatal():

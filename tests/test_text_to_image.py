@@ -304,7 +304,7 @@ def test_derangement_pairs_every_item_with_another():
 
 
 def test_alignment_is_high_on_real_images_and_low_when_shuffled(tmp_path):
-    from t2i.data.shapes import ShapesDataModule
+    from t2i.data.synthetic.shapes import ShapesDataModule
     dm = ShapesDataModule(image_size=32, splits=(3000, 300, 300), seed=1)
     dm.setup()
     classifier = alignment_classifier(dm, tmp_path)
@@ -360,7 +360,7 @@ def test_flickr_evaluation_scores_in_the_matching_space(make_cfg, tmp_path):
     in the matching evaluator's image space (labelled domain:...-matching, with the
     protocol), R-precision with its ceiling and floor; captions.png and the interpolation
     pictures are written."""
-    from tests.fixtures import scenes
+    from t2i.data.synthetic import scenes
     scenes.write(tmp_path / "flickr", sizes=(200, 10, 120))
     train(make_cfg(["experiment=flickr_t2i", "model.ngf=4", "model.ndf=8", "model.map_channels=2",
                     "model.hidden_channels=2", "data.embedding_dim=16", "data.word2vec.epochs=2", "data.batch_size=8",

@@ -191,10 +191,3 @@ class BaseDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
 
-    # ---- what evaluation and the domain feature extractor need ----
-    def real_images(self, split: str = "test", limit: int | None = None) -> torch.Tensor:
-        """A split's images as one float tensor in [-1, 1] (for FID/KID references)."""
-        self.setup("test" if split == "test" else "fit")
-        dataset = {"train": self.train_set, "val": self.val_set, "test": self.test_set}[split]
-        n = len(dataset) if limit is None else min(limit, len(dataset))
-        return torch.stack([dataset[i]["image"] for i in range(n)])

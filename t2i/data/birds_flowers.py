@@ -27,13 +27,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from t2i.data.base import DatasetNotFoundError, find_below, load_python2_pickle
-from t2i.data.cache import cached_images
+from t2i.data.caption_files import decode_part, read_caption_file, read_lines
 from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
-from t2i.data.flickr import read_lines
+from t2i.data.splits import pick, split_count
 
 log = logging.getLogger("t2i")
 
@@ -67,14 +66,6 @@ class Record:
 
 
 # ------------------------------------------------------------------ helpers
-def read_captions(path: Path) -> list[str]:
-    """A caption file's non-empty lines (Reed's files: 10 lowercase lines, some cut at 201 characters)."""
-    try:
-        return [line.strip() for line in read_lines(path) if line.strip()]
-    except OSError:
-        return []
-
-
 def read_class_list(path: Path) -> set[str]:
     return {line.strip() for line in read_lines(path) if line.strip()}
 
@@ -100,27 +91,8 @@ def read_pickled_names(path: Path) -> list[str]:
 
 def seeded_class_split(classes: list[str], fraction: float, seed: int) -> set[str]:
     """round(fraction * n) of the classes, drawn by `seed`; at least one, and at least one left."""
-    classes = sorted(classes)
     n = min(max(1, round(fraction * len(classes))), max(0, len(classes) - 1))
-    order = np.random.default_rng(seed).permutation(len(classes))
-    return {classes[i] for i in order[:n]}
-
-
-def carve_count(size: int | float, n: int) -> int:
-    """data.val_size as a count (>= 1) or a fraction (< 1) of n, leaving at least one."""
-    if isinstance(size, float) and 0 < size < 1:
-        count = max(1, round(size * n))
-    elif float(size).is_integer() and size >= 0:
-        count = int(size)
-    else:
-        raise ValueError(f"data.val_size must be a count >= 0 or a fraction in (0, 1), got {size!r}")
-    return min(count, max(0, n - 1))
-
-
-def seeded_pick(keys: list[str], count: int, seed: int) -> set[str]:
-    keys = sorted(keys)
-    order = np.random.default_rng(seed).permutation(len(keys))
-    return {keys[i] for i in order[:count]}
+    return pick(classes, n, seed)
 
 
 # ------------------------------------------------------------------ module
@@ -148,7 +120,7 @@ class BenchmarkCaptions(CaptionDataModule):
             raise ValueError(f"data.val_split must be images or classes, got {val_split!r}")
         if val_split == "classes" and split != "classes":
             raise ValueError("data.val_split=classes needs data.split=classes (an image split has no class lists)")
-        carve_count(val_size, 10)  # validate now
+        split_count(val_size, 10)  # validate now
         self.split, self.val_split, self.val_size, self.split_seed = split, val_split, val_size, split_seed
         self.cache_workers = cache_workers
         self.class_names: dict[int, str] = {}
@@ -212,7 +184,7 @@ class BenchmarkCaptions(CaptionDataModule):
         for r in records:
             if not r.image_file.is_file():
                 counts["images_missing"] += 1
-                counts["captions_without_image"] += len(read_captions(r.caption_file))
+                counts["captions_without_image"] += len(read_caption_file(r.caption_file))
             else:
                 present.append(r)
         if not present:
@@ -270,32 +242,25 @@ class BenchmarkCaptions(CaptionDataModule):
                 self._notes.append(f"val: {how}, {len(present & val_classes)} classes")
                 return val
             self._notes.append(f"val: {how} leave train or val without images here: val carved by images instead")
-        count = carve_count(self.val_size, len(trainval))
+        count = split_count(self.val_size, len(trainval))
         self._notes.append(f"val: {count} train+val images drawn by split_seed {self.split_seed} (same classes as "
                            "train: val monitors fitting, the class-disjoint test split measures generalisation)")
-        return seeded_pick([r.key for r in trainval], count, self.split_seed)
+        return pick([r.key for r in trainval], count, self.split_seed)
 
     def _load_part(self, part: str, records: list[Record], counts: Counter) -> CaptionedImages:
-        captions = [read_captions(r.caption_file) for r in records]
-        empty = [i for i, c in enumerate(captions) if not c]
-        counts["empty_caption_files"] += len(empty)
+        captions = [read_caption_file(r.caption_file) for r in records]
+        counts["empty_caption_files"] += sum(1 for c in captions if not c)
         records = [r for i, r in enumerate(records) if captions[i]]
         captions = [c for c in captions if c]
-        size = self.image_size
-        if records:
-            images, kept = cached_images([r.image_file for r in records], size, self.cache_dir,
-                                         name=f"{self.cache_name()}-{part}", workers=self.cache_workers,
-                                         boxes=self.boxes(records))
-        else:
-            images, kept = np.zeros((0, 3, size, size), np.uint8), np.zeros(0, np.int64)
-        kept = kept.tolist()
-        unreadable = set(range(len(records))) - set(kept)
+        labels = torch.tensor([r.label for r in records], dtype=torch.long)
+        loaded, unreadable = decode_part([r.image_file for r in records], captions, self.image_size, self.cache_dir,
+                                         f"{self.cache_name()}-{part}", workers=self.cache_workers,
+                                         boxes=self.boxes(records) if records else None, fields={"label": labels})
         counts["images_unreadable"] += len(unreadable)
         counts["captions_without_image"] += sum(len(captions[i]) for i in unreadable)
-        counts[f"{part}/images"] = len(kept)
-        counts[f"{part}/classes"] = len({records[i].klass for i in kept})
-        labels = torch.tensor([records[i].label for i in kept], dtype=torch.long)
-        return CaptionedImages(images, [captions[i] for i in kept], {"label": labels})
+        counts[f"{part}/images"] = len(loaded.captions)
+        counts[f"{part}/classes"] = len({r.klass for i, r in enumerate(records) if i not in set(unreadable)})
+        return loaded
 
     def cache_name(self) -> str:
         return self.name.lower()
@@ -490,7 +455,7 @@ class FlowersCaptions(BenchmarkCaptions):
 
     def image_split(self, records: list[Record]) -> dict[str, str]:
         count = min(max(1, round(self.test_class_fraction * len(records))), max(0, len(records) - 1))
-        test = seeded_pick([r.key for r in records], count, self.split_seed)
+        test = pick([r.key for r in records], count, self.split_seed)
         self._notes.append(f"seeded image split: {count} test images (split_seed {self.split_seed}), "
                            "classes shared by train and test")
         return {r.key: "test" if r.key in test else "trainval" for r in records}

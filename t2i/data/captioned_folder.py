@@ -26,13 +26,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from t2i.data.base import DatasetNotFoundError
-from t2i.data.birds_flowers import carve_count, seeded_pick
-from t2i.data.cache import cached_images
+from t2i.data.caption_files import decode_part, read_caption_file, read_lines
 from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
-from t2i.data.flickr import read_lines
+from t2i.data.splits import pick, split_count
 
 log = logging.getLogger("t2i")
 
@@ -131,7 +128,7 @@ def read_sidecar(root: Path) -> Folder:
         if not text.is_file():
             bad.append(Bad(str(image.relative_to(root)), "no caption file"))
             continue
-        captions[image] = [" ".join(line.split()) for line in read_lines(text) if line.strip()]
+        captions[image] = read_caption_file(text)
     for text in sorted(root.rglob("*.txt")):
         if text.with_suffix("") not in with_image:
             bad.append(Bad(str(text.relative_to(root)), "no image file"))
@@ -170,10 +167,7 @@ class CaptionedFolder(CaptionDataModule):
         if layout not in ("auto", "imagefolder", "sidecar"):
             raise ValueError(f"data.layout must be auto, imagefolder or sidecar, got {layout!r}")
         for key, size in (("val_size", val_size), ("test_size", test_size)):
-            try:
-                carve_count(size, 10)
-            except ValueError:
-                raise ValueError(f"data.{key} must be a count >= 0 or a fraction in (0, 1), got {size!r}") from None
+            split_count(size, 10, f"data.{key}")  # validate now
         self.layout, self.caption_column, self.image_column = layout, caption_column, image_column
         self.val_size, self.test_size, self.split_seed = val_size, test_size, split_seed
         self.cache_workers = cache_workers
@@ -240,26 +234,20 @@ class CaptionedFolder(CaptionDataModule):
             if part in have:
                 continue
             pool = [str(p) for p in images if part_of[p] == "train"]
-            count = carve_count(size, len(pool))
-            drawn = seeded_pick(pool, count, self.split_seed + (part == "val"))
+            count = split_count(size, len(pool), f"data.{part}_size")
+            drawn = pick(pool, count, self.split_seed + (part == "val"))
             part_of.update({p: part for p in images if str(p) in drawn})
             notes.append(f"{part}: {count} images drawn from train by split_seed {self.split_seed}")
         return part_of, notes
 
     def _load_part(self, part: str, images: list[Path], captions: dict[Path, list[str]],
                    bad: list[Bad]) -> CaptionedImages:
-        size = self.image_size
-        if images:
-            array, kept = cached_images(images, size, self.cache_dir, name=f"folder-{self.dataset_name}-{part}",
-                                        workers=self.cache_workers)
-        else:
-            array, kept = np.zeros((0, 3, size, size), np.uint8), np.zeros(0, np.int64)
-        kept = kept.tolist()
-        for i in sorted(set(range(len(images))) - set(kept)):
-            bad.append(Bad(str(images[i].relative_to(self.root)), "unreadable image"))
-        if not kept:
+        loaded, unreadable = decode_part(images, [captions[p] for p in images], self.image_size, self.cache_dir,
+                                         f"folder-{self.dataset_name}-{part}", workers=self.cache_workers)
+        bad.extend(Bad(str(images[i].relative_to(self.root)), "unreadable image") for i in unreadable)
+        if not loaded.captions:
             log.warning("captioned_folder: the %s split has no usable image", part)
-        return CaptionedImages(array, [captions[images[i]] for i in kept])
+        return loaded
 
     def _report(self, layout: str, bad: list[Bad], notes: list[str]) -> None:
         if bad:

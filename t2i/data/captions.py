@@ -19,15 +19,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from t2i.data import shapes as shapes_lib
 from t2i.data.base import BaseDataModule, EpochSeededSampler, ResumableLoader
+from t2i.data.synthetic import shapes as shapes_lib
 from t2i.text import Vocabulary, WordVectors, tokenize
-from t2i.text.word2vec import load_pretrained, train_word2vec
+from t2i.text.word2vec import WORD2VEC_DEFAULTS, check_settings, fit_word_vectors
 
 log = logging.getLogger("t2i")
 
 SPLITS = ("train", "val", "test")
-WORD2VEC_DEFAULTS = dict(sg=1, epochs=10, window=5, min_count=1, pretrained=None)
 
 
 @dataclass
@@ -158,9 +157,7 @@ class CaptionDataModule(BaseDataModule):
             raise ValueError(f"data.max_words must be >= 2, got {max_words}")
         if embedding_dim < 1:
             raise ValueError(f"data.embedding_dim must be >= 1, got {embedding_dim}")
-        unknown = set(word2vec or {}) - set(WORD2VEC_DEFAULTS)
-        if unknown:
-            raise ValueError(f"data.word2vec has unknown keys {sorted(unknown)}; known: {sorted(WORD2VEC_DEFAULTS)}")
+        check_settings(dict(word2vec or {}), WORD2VEC_DEFAULTS, "data.word2vec")
         self.image_size, self.max_words, self.embedding_dim = image_size, max_words, embedding_dim
         # underscored: settings that must not enter the domain classifier's cache key
         self._word2vec = {**WORD2VEC_DEFAULTS, **dict(word2vec or {})}
@@ -223,17 +220,8 @@ class CaptionDataModule(BaseDataModule):
         if not train_tokens:
             raise ValueError(f"{type(self).__name__}: the training split has no captions")
         vocab = Vocabulary.build(train_tokens)
-        w2v = self._word2vec
-        if w2v["pretrained"]:
-            kv = load_pretrained(w2v["pretrained"])
-            if kv.vector_size != self.embedding_dim:
-                raise ValueError(f"data.word2vec.pretrained={w2v['pretrained']} has {kv.vector_size}-d vectors but "
-                                 f"data.embedding_dim={self.embedding_dim}: set data.embedding_dim={kv.vector_size}")
-        else:
-            kv = train_word2vec(train_tokens, dim=self.embedding_dim, sg=int(w2v["sg"]), window=int(w2v["window"]),
-                                min_count=int(w2v["min_count"]), epochs=int(w2v["epochs"]), seed=self.seed,
-                                cache_dir=self.cache_dir)
-        vectors = WordVectors.build(vocab, kv, train_tokens, standardize=self.standardize)
+        vectors = fit_word_vectors(train_tokens, vocab, self.embedding_dim, **self._word2vec, seed=self.seed,
+                                   cache_dir=self.cache_dir, standardize=self.standardize)
         without = len(vocab) - 2 - int(vectors.known.sum())
         if without:
             log.warning("%d of %d vocabulary words have no word vector (zero rows): %s", without, len(vocab) - 2,

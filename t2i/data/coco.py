@@ -28,8 +28,9 @@ from gensim.parsing.preprocessing import STOPWORDS
 
 from t2i.data.base import BaseDataModule, DatasetNotFoundError, ImageArrayDataset, load_python2_pickle
 from t2i.data.cache import cached_images
+from t2i.data.splits import carve, split_count
 from t2i.text import Vocabulary, WordVectors, tokenize
-from t2i.text.word2vec import load_pretrained, train_word2vec
+from t2i.text.word2vec import fit_word_vectors
 
 log = logging.getLogger("t2i")
 
@@ -197,33 +198,23 @@ def read_pools(root: Path, layout: str, require_captions: bool, counts: dict) ->
     return pools
 
 
-def carve_size(size: int | float, n: int, name: str) -> int:
-    if isinstance(size, float) and 0 < size < 1:
-        return max(1, int(round(size * n)))
-    if isinstance(size, (int, float)) and size >= 1 and float(size).is_integer():
-        return int(size)
-    raise ValueError(f"data.{name} must be a count >= 1 or a fraction in (0, 1), got {size!r}")
-
-
 def split_pools(pools: list[Pool], val_size, test_size, seed: int) -> dict[str, tuple[ImageRows, list]]:
     """{split: (images, captions)}: train from the first folder, val and test carved
     (disjoint, by a seeded permutation) from the last, among its readable images."""
     held = pools[-1]
     n = len(held.files)
-    n_val, n_test = carve_size(val_size, n, "val_size"), carve_size(test_size, n, "test_size")
+    n_val, n_test = (split_count(size, n, f"data.{key}", minimum=1, leave_one=False)
+                     for key, size in (("val_size", val_size), ("test_size", test_size)))
     need = n_val + n_test + (1 if len(pools) == 1 else 0)
     if n < need:
         raise ValueError(f"MSCOCO inpainting: {held.name}/ has {n} usable images, too few to carve "
                          f"val_size={n_val} and test_size={n_test}"
                          + (" and keep one for training" if len(pools) == 1 else "")
                          + ": lower data.val_size/data.test_size or add images.")
-    order = np.random.default_rng(seed).permutation(n)
-    pick = lambda pool, idx: (ImageRows(pool.images, idx), [pool.captions[i] for i in idx])  # noqa: E731
-    splits = {"val": pick(held, np.sort(order[:n_val])), "test": pick(held, np.sort(order[n_val:n_val + n_test]))}
-    if len(pools) == 1:
-        splits["train"] = pick(held, np.sort(order[n_val + n_test:]))
-    else:
-        splits["train"] = pick(pools[0], np.arange(len(pools[0].files)))
+    val, test, rest = carve(n, [n_val, n_test], seed)
+    rows = lambda pool, idx: (ImageRows(pool.images, idx), [pool.captions[i] for i in idx])  # noqa: E731
+    splits = {"val": rows(held, val), "test": rows(held, test)}
+    splits["train"] = rows(held, rest) if len(pools) == 1 else rows(pools[0], np.arange(len(pools[0].files)))
     return splits
 
 
@@ -366,16 +357,10 @@ class COCOInpaintingDataModule(BaseDataModule):
             log.info("bag of words: %d words (%s ...)", len(words), ", ".join(words[:10]))
             return {"bow_words": words}
         sentences = [tokenize(c) for caps in train_captions for c in caps]
-        if self.pretrained_vectors:
-            kv = load_pretrained(self.pretrained_vectors)
-        else:
-            kv = train_word2vec(sentences, dim=self.word2vec_dim, epochs=self.word2vec_epochs, seed=self.seed,
-                                cache_dir=self.cache_dir)
-        if kv.vector_size != self.word2vec_dim:
-            raise ValueError(f"{self.pretrained_vectors} has {kv.vector_size}-dimensional vectors: "
-                             f"set data.word2vec_dim={kv.vector_size}")
-        vocab = Vocabulary.build(sentences)
-        return {"word_vectors": WordVectors.build(vocab, kv, sentences).state_dict()}
+        vectors = fit_word_vectors(sentences, Vocabulary.build(sentences), self.word2vec_dim,
+                                   epochs=self.word2vec_epochs, seed=self.seed, pretrained=self.pretrained_vectors,
+                                   cache_dir=self.cache_dir, dim_setting="data.word2vec_dim")
+        return {"word_vectors": vectors.state_dict()}
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:

@@ -24,11 +24,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from t2i.data.base import DatasetNotFoundError, find_below
-from t2i.data.cache import cached_images
+from t2i.data.caption_files import decode_part, read_lines
 from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
+from t2i.data.splits import carve
 
 log = logging.getLogger("t2i")
 
@@ -68,11 +67,6 @@ class Annotations:
 
 
 # ----------------------------------------------------------------- parsers
-def read_lines(path: Path) -> list[str]:
-    # the real files are UTF-8 with the odd stray byte: never fail on one
-    return path.read_bytes().decode("utf-8", errors="replace").splitlines()
-
-
 def parse_token_file(path: Path) -> Annotations:
     """`name.jpg#k<TAB>caption` lines (Flickr8k.token.txt, results_20130124.token)."""
     captions, bad = defaultdict(list), 0
@@ -181,11 +175,8 @@ def random_split(names: list[str], val_size: int, test_size: int, seed: int) -> 
     if val_size + test_size >= len(names):
         # tiny folders: keep at least one image per split where possible
         val_size = test_size = max(0, min(val_size, test_size, (len(names) - 1) // 3))
-    order = np.random.default_rng(seed).permutation(len(names))
-    split = {}
-    for rank, i in enumerate(order):
-        split[names[i]] = "test" if rank < test_size else "val" if rank < test_size + val_size else "train"
-    return split
+    parts = carve(len(names), [test_size, val_size], seed)
+    return {names[i]: part for part, index in zip(("test", "val", "train"), parts) for i in index}
 
 
 # ----------------------------------------------------------------- layout
@@ -302,19 +293,15 @@ class FlickrCaptions(CaptionDataModule):
         missing = len(names) - len(present)
         counts["images_missing"] += missing
         counts["captions_without_image"] += sum(len(captions[n]) for n in names if not (image_dir / n).is_file())
-        if present:
-            images, kept = cached_images([image_dir / n for n in present], self.image_size, self.cache_dir,
-                                         name=f"flickr{variant}-{part}", workers=self.cache_workers)
-        else:
-            images, kept = np.zeros((0, 3, self.image_size, self.image_size), np.uint8), np.zeros(0, np.int64)
-        kept_names = [present[i] for i in kept.tolist()]
-        unreadable = set(present) - set(kept_names)
+        loaded, unreadable = decode_part([image_dir / n for n in present], [captions[n] for n in present],
+                                         self.image_size, self.cache_dir, f"flickr{variant}-{part}",
+                                         workers=self.cache_workers)
         counts["images_unreadable"] += len(unreadable)
-        counts["captions_without_image"] += sum(len(captions[n]) for n in unreadable)
-        counts[f"{part}/images"] = len(kept_names)
-        if not kept_names:
+        counts["captions_without_image"] += sum(len(captions[present[i]]) for i in unreadable)
+        counts[f"{part}/images"] = len(loaded.captions)
+        if not loaded.captions:
             log.warning("Flickr%s %s split: no usable image (of %d listed)", variant, part, len(names))
-        return CaptionedImages(images, [captions[n] for n in kept_names])
+        return loaded
 
     def _report(self, variant: str, counts: Counter) -> None:
         skipped = counts["captions_without_image"]

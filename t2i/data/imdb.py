@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from t2i.data.base import BaseDataModule, DatasetNotFoundError, EpochSeededSampler
+from t2i.data.splits import carve
 from t2i.text import Vocabulary, tokenize
 
 log = logging.getLogger("t2i")
@@ -321,10 +322,8 @@ class IMDBDataModule(BaseDataModule):
         else:
             keep.skipped.update(self._csv_skipped)
         n = len(self._csv_rows)
-        order = np.random.default_rng([self.seed, 2]).permutation(n)
-        n_test = int(round(n * self.csv_test_fraction))
-        chosen = np.sort(order[:n_test] if split == "test" else order[n_test:])
-        return [self._csv_rows[i] for i in chosen]
+        test, train = carve(n, [int(round(n * self.csv_test_fraction))], [self.seed, 2])
+        return [self._csv_rows[i] for i in (test if split == "test" else train)]
 
     def _report(self, split: str, keep: ReviewFilter, kept: int) -> None:
         self.skipped[split] = keep.skipped
@@ -341,8 +340,8 @@ class IMDBDataModule(BaseDataModule):
         n_val = int(round(len(reviews) * self.val_fraction))
         if self.val_fraction > 0 and len(reviews) > 1:
             n_val = min(max(n_val, 1), len(reviews) - 1)
-        order = np.random.default_rng([self.seed, 3]).permutation(len(reviews))
-        return [reviews[i] for i in order[n_val:]], [reviews[i] for i in order[:n_val]]
+        val, train = carve(len(reviews), [n_val], [self.seed, 3], sort=False)  # train in shuffled order
+        return [reviews[i] for i in train], [reviews[i] for i in val]
 
     def setup(self, stage: str | None = None) -> None:
         need_train = stage in (None, "fit", "validate") or self.vocab is None

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from t2i.data.base import BaseDataModule, DatasetNotFoundError, ImageArrayDataset, require_files
+from t2i.data.splits import carve
 
 log = logging.getLogger("t2i")
 
@@ -33,10 +34,11 @@ def fit_size(images: torch.Tensor, size: int, resize: bool) -> torch.Tensor:
 
 
 def split_train_val(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices: val_size images carved from the training files by `seed`."""
     if not 0 <= val_size < n:
         raise ValueError(f"data.val_size must be in [0, {n}), got {val_size}")
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[val_size:]), np.sort(order[:val_size])
+    val, train = carve(n, [val_size], seed)
+    return train, val
 
 
 class _LabelledImages(BaseDataModule):

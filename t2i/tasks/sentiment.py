@@ -19,9 +19,12 @@ from torchmetrics.classification import BinaryAccuracy, BinaryConfusionMatrix, B
 from t2i.io import atomic_path
 from t2i.nets.rnn import RecurrentClassifier
 from t2i.tasks.cpu_threads import CPUThreads
+from t2i.text.word2vec import check_settings, fit_word_vectors
 
 log = logging.getLogger("t2i")
 STAGES = ("train", "val", "test")
+# model.word2vec: the word2vec settings (t2i.text.word2vec.fit_word_vectors) plus where to cache the vectors
+WORD2VEC_KEYS = ("sg", "window", "min_count", "epochs", "seed", "cache_dir")
 
 
 class CosineDecay:
@@ -74,6 +77,7 @@ class SentimentClassifier(CPUThreads, pl.LightningModule):
         self.net = RecurrentClassifier(vocab_size, embedding_dim, hidden_size, encoder, num_layers, bidirectional,
                                        dropout, embedding_dropout, pooling, pack)
         self.optimizer, self.scheduler, self.lr_schedule = optimizer, scheduler, lr_schedule
+        check_settings(dict(word2vec or {}), WORD2VEC_KEYS, "model.word2vec")
         self.embedding_init, self.word2vec = embedding_init, dict(word2vec or {})
         self.init_cpu_threads(cpu_threads)  # 1: small RNN steps gain nothing from threads (t2i/tasks/cpu_threads.py)
         # "train_metrics", not "train": a submodule may not shadow nn.Module.train
@@ -92,13 +96,10 @@ class SentimentClassifier(CPUThreads, pl.LightningModule):
         self.init_embedding_from_word2vec(datamodule, cache_dir=self.word2vec.get("cache_dir"))
 
     def init_embedding_from_word2vec(self, datamodule, cache_dir: str | None = None) -> int:
-        from t2i.text.word2vec import WordVectors, train_word2vec
-
         tokens = datamodule.train_token_lists()
-        settings = {k: v for k, v in self.word2vec.items() if k in ("sg", "window", "min_count", "epochs")}
-        kv = train_word2vec(tokens, dim=self.net.embedding.embedding_dim, seed=int(self.word2vec.get("seed", 0)),
-                            cache_dir=cache_dir, **settings)
-        vectors = WordVectors.build(datamodule.vocab, kv, tokens, standardize=True)
+        settings = {k: v for k, v in self.word2vec.items() if k != "cache_dir"}
+        vectors = fit_word_vectors(tokens, datamodule.vocab, self.net.embedding.embedding_dim, cache_dir=cache_dir,
+                                   dim_setting="model.embedding_dim", **settings)
         weight = self.net.embedding.weight
         n = min(len(vectors.vocab), weight.shape[0])
         with torch.no_grad():

@@ -20,6 +20,10 @@ from t2i.text.vocabulary import Vocabulary
 
 log = logging.getLogger("t2i")
 
+# data.word2vec's settings and their defaults: conf/data/text/word2vec.yaml holds the same
+# values (tests/test_data_config.py compares them)
+WORD2VEC_DEFAULTS = dict(sg=1, epochs=10, window=5, min_count=1, pretrained=None)
+
 
 def corpus_hash(token_lists: Sequence[list[str]], **settings) -> str:
     h = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
@@ -52,6 +56,32 @@ def train_word2vec(token_lists: Sequence[list[str]], dim: int = 400, sg: int = 1
             kv.save(str(tmp), separately=[])  # one file: no side .npy named after the temporary file
     log.info("word2vec trained: %d words, %d dims (%s)", len(kv), dim, "skip-gram" if sg else "CBOW")
     return kv
+
+
+def check_settings(settings: dict, known, where: str) -> None:
+    """Fail on a misspelt setting ("epoch" for "epochs") instead of silently training with the default."""
+    unknown = set(settings) - set(known)
+    if unknown:
+        raise ValueError(f"{where} has unknown keys {sorted(unknown)}; known: {sorted(known)}")
+
+
+def fit_word_vectors(train_tokens: Sequence[list[str]], vocab: Vocabulary, dim: int, *, sg: int = 1,
+                     window: int = 5, min_count: int = 1, epochs: int = 10, seed: int = 0,
+                     pretrained: str | Path | None = None, cache_dir: str | Path | None = None,
+                     standardize: bool = True, dim_setting: str = "data.embedding_dim") -> "WordVectors":
+    """The word vectors of `vocab` from the training texts, the one way every task gets them:
+    word2vec trained on `train_tokens` (cached) or `pretrained` vectors loaded, then
+    standardised per dimension over the training tokens. `dim_setting` names the setting
+    to change when pre-trained vectors have another size."""
+    if pretrained:
+        kv = load_pretrained(pretrained)
+        if kv.vector_size != dim:
+            raise ValueError(f"{pretrained} has {kv.vector_size}-dimensional vectors but {dim_setting}={dim}: "
+                             f"set {dim_setting}={kv.vector_size}")
+    else:
+        kv = train_word2vec(train_tokens, dim=dim, sg=int(sg), window=int(window), min_count=int(min_count),
+                            epochs=int(epochs), seed=int(seed), cache_dir=cache_dir)
+    return WordVectors.build(vocab, kv, train_tokens, standardize=standardize)
 
 
 def load_pretrained(path: str | Path) -> KeyedVectors:
