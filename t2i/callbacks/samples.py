@@ -6,15 +6,11 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
 
+from t2i.data.batches import to_device
+from t2i.images import grid
 from t2i.io import atomic_path
-
-
-def grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
-    """[-1, 1] images -> one [0, 1] grid image."""
-    nrow = nrow or max(1, int(len(images) ** 0.5))
-    return make_grid(images.float().clamp(-1, 1) * 0.5 + 0.5, nrow=nrow, padding=2, pad_value=0.5)
 
 
 def log_image(trainer: pl.Trainer, key: str, image: torch.Tensor, caption: str | None = None) -> None:
@@ -43,7 +39,7 @@ class SampleGrid(pl.Callback):
     def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.batch is None:
             self.batch = self._fixed_batch(trainer)
-        batch = {k: v.to(pl_module.device) if torch.is_tensor(v) else v for k, v in self.batch.items()}
+        batch = to_device(self.batch, pl_module.device)
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():

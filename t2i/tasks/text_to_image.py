@@ -16,7 +16,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from t2i.evaluation import evaluate_text_to_image
+from t2i.evaluation.generators import evaluate_generator
 from t2i.nets.conv_lstm import WordSequenceGenerator
 from t2i.nets.dcgan import Discriminator
 from t2i.nets.text_encoders import MatchingDiscriminator, TextConditionedGenerator
@@ -82,7 +82,7 @@ class TextToImageGAN(CPUThreads, GeneratorEMA, GANTask):
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
         with self.cpu_threads_applied():
-            return evaluate_text_to_image(self, datamodule, eval_cfg, out_dir)
+            return evaluate_generator(self, datamodule, eval_cfg, out_dir)
 
     @torch.no_grad()
     def images_for_text(self, encoded: dict, n: int, seed: int = 0) -> torch.Tensor:
