@@ -20,9 +20,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from t2i.data.batches import eval_batches  # noqa: E402
 from t2i.evaluation import colour  # noqa: E402
-from t2i.evaluation.batches import eval_batches  # noqa: E402
-from t2i.metrics.alignment import derangement  # noqa: E402
+from t2i.evaluation.alignment import derangement  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GRID = dict(CENTRE=(0.3, 0.5, 0.7), PINK_SAT=(0.4, 0.55, 0.7), GREEN_WEIGHT=(0.25, 0.5), PURPLE_END=(290, 310, 325))

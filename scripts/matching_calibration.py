@@ -24,9 +24,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from t2i.evaluation.batches import eval_batches  # noqa: E402
+from t2i.data.batches import eval_batches  # noqa: E402
+from t2i.evaluation.alignment import derangement  # noqa: E402
 from t2i.evaluation.matching import matching_evaluator, r_precision  # noqa: E402
-from t2i.metrics.alignment import derangement  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch_fidelity.metric_prc import calculate_precision_recall_full
-from torchmetrics.image.fid import FrechetInceptionDistance
+from omegaconf import OmegaConf
 from torchvision.utils import save_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from t2i.callbacks.samples import grid  # noqa: E402
 from t2i.data.synthetic.shapes import ShapesDataModule  # noqa: E402
-from t2i.metrics.domain import DomainFeatures, train_domain_classifier  # noqa: E402
+from t2i.evaluation.features import feature_space  # noqa: E402
+from t2i.evaluation.scores import feature_metrics  # noqa: E402
+from t2i.images import grid  # noqa: E402
 from t2i.nets.dcgan import Discriminator, Generator  # noqa: E402
 
 
@@ -71,17 +71,14 @@ def d_loss_fn(a, D, real, fake, step):
     return loss
 
 
-def score(net, z, extractor, real, real_features, mode="eval") -> tuple[list[float], torch.Tensor]:
+def score(net, z, space, real_features, mode="eval") -> tuple[list[float], torch.Tensor]:
+    """[domain FID, precision, recall] through t2i.evaluation's code path (as metrics.json)."""
     net.train(mode == "train")
     with torch.no_grad():
         fake = torch.cat([net(chunk) for chunk in z.split(250)]).clamp(-1, 1)
     net.train()
-    fid = FrechetInceptionDistance(feature=extractor, normalize=True, sync_on_compute=False)
-    fid.update((real + 1) / 2, real=True)
-    fid.update((fake + 1) / 2, real=False)
-    fake_features = torch.cat([extractor((b + 1) / 2) for b in fake.split(250)]).float()
-    precision, recall = calculate_precision_recall_full(fake_features, real_features, neighborhood=3)
-    return [round(float(fid.compute()), 2), round(precision, 3), round(recall, 3)], fake
+    m = feature_metrics(space.extract(fake), real_features)
+    return [round(m["fid"], 2), round(m["precision"], 3), round(m["recall"], 3)], fake
 
 
 def main() -> None:
@@ -92,8 +89,8 @@ def main() -> None:
     data.setup()
     train = torch.stack([data.train_set[i]["image"] for i in range(len(data.train_set))])
     real = torch.stack([data.test_set[i]["image"] for i in range(1000)])
-    extractor = DomainFeatures(train_domain_classifier(data, a.cache_dir)[0])
-    real_features = torch.cat([extractor((b + 1) / 2) for b in real.split(250)]).float()
+    space = feature_space(OmegaConf.create({"feature_extractor": "domain", "batch_size": 250}), data, a.cache_dir)
+    real_features = space.extract(real)
 
     G, D = Generator(100, a.ngf, 1, 32, upsample=a.up), Discriminator(1, a.ndf, 32, spectral_norm=a.sn)
     if a.d_norm == "none":
@@ -137,7 +134,7 @@ def main() -> None:
         if step in evals:
             row = {"name": a.name, "seed": a.seed, "step": step, "seconds": round(time.time() - start)}
             for tag, net in [("live", G), ("live_bn_train", G)] + ([("ema", G_ema)] if a.ema else []):
-                row[tag], fake = score(net, z_eval, extractor, real, real_features,
+                row[tag], fake = score(net, z_eval, space, real_features,
                                        "train" if tag.endswith("bn_train") else "eval")
                 save_image(grid(fake[:64]), Path(a.out) / f"{a.name}_{tag}_{step}.png")
             print(json.dumps(row), flush=True)

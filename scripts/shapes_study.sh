@@ -23,7 +23,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 COMMON="seed=$SEED trainer.enable_progress_bar=false paths.cache_dir=$OUT/.cache $EXTRA"
 
 train() { echo "+ train.py $*"; $PY train.py "$@" $COMMON; }
-report() { echo "+ t2i.report $*"; $PY -m t2i.report "$@"; }
+report() { echo "+ report.py $*"; $PY report.py "$@"; }
 
 # 1. Generative CNN: 2 vs 4 features x outline vs filled x three position schemes (12 runs).
 train -m experiment=shapes_gnn data.num_features=2,4 data.fill=outline,filled \

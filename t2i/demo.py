@@ -10,7 +10,7 @@ from __future__ import annotations
 from PIL import Image
 from torchvision.utils import make_grid
 
-from t2i.data.base import to_uint8
+from t2i.images import to_uint8
 from t2i.pretrained import Generator, metrics_markdown
 
 INSTALL = "the demo needs Gradio: pip install -r requirements-demo.txt"

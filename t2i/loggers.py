@@ -6,7 +6,7 @@ import csv
 import os
 from pathlib import Path
 
-from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers import CSVLogger, WandbLogger  # WandbLogger needs wandb only when built
 
 from t2i.io import atomic_write_text
 
@@ -37,8 +37,6 @@ def logged_in() -> bool:
 
 
 def make_wandb_logger(mode: str = "auto", **kw):
-    from pytorch_lightning.loggers import WandbLogger  # defers wandb (optional)
-
     if mode not in ("auto", "online", "offline", "disabled"):
         raise ValueError(f"logger.wandb.mode must be auto|online|offline|disabled, got {mode!r}")
     if mode == "auto":

@@ -28,14 +28,14 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torchvision.utils import save_image
 
-from t2i.callbacks.samples import grid
-from t2i.data.base import to_uint8
 from t2i.data.captions import CaptionDataModule
+from t2i.images import grid, to_pil
 from t2i.run import load_checkpoint
 from t2i.summary import MAIN_METRICS, metric_protocol
 from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.df_gan import DFGAN
 from t2i.tasks.text_to_image import GANCLS, CondDCGANLSTM
+from t2i.tensors import evaluating
 
 log = logging.getLogger("t2i")
 
@@ -118,8 +118,7 @@ class Generator:
             if captions:
                 raise ValueError(f"this {self.config['architecture']} generator is unconditional: call it without "
                                  "captions")
-            self.model.eval()
-            with torch.no_grad():
+            with evaluating(self.model):
                 return self.model.generate({}, self.model.draw_noise(n, seed)).float().cpu()[None]
         captions = [captions] if isinstance(captions, str) else list(captions or [])
         if not captions or not all(isinstance(c, str) and c.strip() for c in captions):
@@ -199,11 +198,6 @@ def describe(model, architecture: str, text: CaptionDataModule | None, cfg, step
                            "image_size": data.get("image_size")},
             "task_name": cfg.get("task_name"), "seed": cfg.get("seed"), "step": step,
             "checkpoint": ckpt_path.name}
-
-
-def to_pil(image: torch.Tensor) -> Image.Image:
-    array = to_uint8(image).permute(1, 2, 0).numpy()
-    return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
 
 
 def _fmt(value) -> str:

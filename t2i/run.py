@@ -16,10 +16,10 @@ from torchvision.utils import save_image
 from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnStop
 from t2i.callbacks.eval_monitor import EvalMonitor
 from t2i.callbacks.progress import progress_bars
-from t2i.callbacks.samples import grid
 from t2i.checks import check_config, check_same_model, read_checkpoint
 from t2i.errors import CheckpointError, ConfigError, RunStopped
 from t2i.generator import ImageGenerator, is_text_to_image
+from t2i.images import grid, to_unit
 from t2i.io import AtomicCheckpointIO, atomic_path, atomic_write_text
 from t2i.loggers import finish_wandb
 from t2i.run_folder import RunFolder, is_main_process, resume_command, resume_path, write_hydra_record
@@ -285,7 +285,7 @@ def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
     for text, name, per_caption in zip(texts, image_names(texts, n, out_dir), images):
         for i, image in enumerate(per_caption):
             with atomic_path(out_dir / f"{name}_{i}.png") as tmp:
-                save_image(image.clamp(-1, 1) * 0.5 + 0.5, tmp)
+                save_image(to_unit(image), tmp)
             written.append(out_dir / f"{name}_{i}.png")
         with atomic_path(out_dir / f"{name}.png") as tmp:
             save_image(grid(per_caption, nrow=n), tmp)

@@ -9,6 +9,8 @@ import logging
 import shlex
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+
 log = logging.getLogger("t2i")
 
 # Headline metrics, in this order, where a run has them; everything else stays in metrics.json.
@@ -24,7 +26,6 @@ PICTURES = ("samples.png", "captions.png", "interpolation*.png", "inpainting.png
 def _command_line() -> tuple[str, list[str]]:
     """The script and overrides this run was started with (Hydra's record of them)."""
     try:
-        from hydra.core.hydra_config import HydraConfig
         hydra_cfg = HydraConfig.get()
         return "train.py", [o for o in hydra_cfg.overrides.task if not o.startswith(("hydra.run.dir", "ckpt_path"))]
     except (ValueError, AttributeError):  # not started by Hydra (tests, notebooks)

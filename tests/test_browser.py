@@ -22,9 +22,9 @@ import pytest
 from PIL import Image
 
 import t2i
+from report import build_gallery
 from t2i.demo import cell
 from t2i.pretrained import export
-from t2i.report import build_gallery
 from t2i.run import train
 from tests.test_report import write_gallery_runs
 

@@ -153,7 +153,8 @@ def test_fp16_grad_scaler_shared_by_both_optimizers(make_cfg, tmp_path):
 def test_training_moves_generated_images_toward_the_data(make_cfg, tmp_path):
     """Domain FID (features of a classifier trained on real shapes) of generated vs real
     images drops by far more than half within 200 steps."""
-    from t2i.evaluation import eval_batches, image_quality
+    from t2i.data.batches import eval_batches
+    from t2i.evaluation.scores import image_quality
 
     overrides = ["data.splits=[4096,256,512]", "data.image_size=32", "model.ngf=32", "model.ndf=32",
                  "model.label_smoothing=0.1",

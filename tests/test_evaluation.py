@@ -10,9 +10,8 @@ import torch
 from omegaconf import OmegaConf
 
 from t2i.data.synthetic import scenes
-from t2i.evaluation import image_quality
 from t2i.evaluation.matching import matching_evaluator, r_precision
-from t2i.evaluation.scores import feature_metrics
+from t2i.evaluation.scores import feature_metrics, image_quality, reference_split
 from t2i.run import train
 from tests.conftest import data_config
 
@@ -85,6 +84,14 @@ def test_matching_evaluator_ranks_real_images_far_above_the_floor(scenes_datamod
     assert len(list((tmp_path / "matching").glob("*.pt"))) == 2
 
 
+def test_unknown_matching_setting_is_an_error_naming_it(scenes_datamodule, tmp_path):
+    """A misspelt eval.matching key must not silently train the default evaluator."""
+    with pytest.raises(ValueError, match=r"eval.matching has no setting 'step'.*settings are .*\bsteps\b") as err:
+        matching_evaluator(scenes_datamodule, tmp_path, {"step": 50, "batch_size": 64})
+    assert "cpu_threads" in str(err.value) and "augment" in str(err.value)
+    assert not (tmp_path / "matching").exists()  # nothing trained or cached
+
+
 # ------------------------------------------------------------ the numbers
 def test_precision_recall_fid_from_features():
     g = torch.Generator().manual_seed(0)
@@ -114,6 +121,15 @@ def test_protocol_and_cached_reference(make_cfg, tmp_path):
     assert len(list((tmp_path / "cache" / "reference").glob("*.pt"))) == 2
     with pytest.raises(ValueError, match="reference_split"):
         image_quality(fake, dm, OmegaConf.merge(cfg.eval, {"reference_split": "everything"}), cfg.paths.cache_dir)
+
+
+def test_reference_split_accepts_what_its_message_says(make_cfg):
+    """eval.reference_split is train|test everywhere (config checks, conf/eval/default.yaml,
+    this function's message); val is the in-training monitor's reference, not a choice."""
+    cfg = make_cfg(TINY_DCGAN)
+    assert [reference_split(OmegaConf.create({"reference_split": s})) for s in ("train", "test")] == ["train", "test"]
+    with pytest.raises(ValueError, match=r"eval.reference_split must be train\|test, got 'val'"):
+        reference_split(OmegaConf.merge(cfg.eval, {"reference_split": "val"}))
 
 
 # ------------------------------------------------- the monitor and best.ckpt

@@ -16,10 +16,10 @@ from PIL import Image
 
 from t2i.data.base import DatasetNotFoundError
 from t2i.data.coco import COCOInpaintingDataModule, build_bow_words, content_words
-from t2i.metrics.reconstruction import reconstruction_metrics
+from t2i.evaluation.inpainting import evaluate_inpainting, reconstruction_metrics
 from t2i.nets.inpainting import CentreDiscriminator, CNNAutoencoder, ContextEncoder, border_mean, centre_crop, hole_mask
 from t2i.run import evaluate, train
-from t2i.tasks.inpainting import ContextEncoderInpainting, evaluate_inpainting
+from t2i.tasks.inpainting import ContextEncoderInpainting
 from tests.conftest import ROOT, SHARED_DATA
 from tests.fixtures import coco as coco_fixture
 from tests.fixtures.coco import gradient_image

@@ -1,4 +1,4 @@
-"""t2i.report on run folders laid out as train.py writes them (CSVLogger's sparse
+"""report.py on run folders laid out as train.py writes them (CSVLogger's sparse
 csv/metrics.csv, Hydra's .hydra/overrides.yaml, metrics.json, samples/step_*.png)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from t2i.report import build_report, discover_runs, last_sample, load_run, main, short_names, xy
+from report import build_report, direction, discover_runs, last_sample, load_run, main, short_names, summarise, xy
 
 
 def write_run(run_dir: Path, overrides: list[str] | None, val_losses: list[float], step_losses: list[float],
@@ -75,6 +75,26 @@ def test_discovers_runs_in_natural_order(tmp_path):
     assert [p.name for p in discover_runs([tmp_path / "sweep"])] == ["0", "1", "2", "10"]
     with pytest.raises(FileNotFoundError, match="no such folder"):
         discover_runs([tmp_path / "absent"])
+
+
+def test_reference_values_have_no_best(tmp_path):
+    """A shuffled floor (or real ceiling, or baseline fill) beside a score is no score: its
+    highest value is not the model's best, so the table gives it none."""
+    assert direction("val/alignment_accuracy") == "max" and direction("val/fid") == "min"
+    for key in ("val/alignment_accuracy_shuffled", "alignment_accuracy_shuffled/shape", "val/r_precision_shuffled",
+                "val/r_precision_real", "alignment_accuracy_real/size", "psnr_centre_baseline"):
+        assert direction(key) is None, key
+    run_dir = tmp_path / "run"
+    (run_dir / "csv").mkdir(parents=True)
+    rows = [{"step": 9, "val/alignment_accuracy": 0.5, "val/alignment_accuracy_shuffled": 0.45},
+            {"step": 19, "val/alignment_accuracy": 0.4, "val/alignment_accuracy_shuffled": 0.40}]
+    with open(run_dir / "csv" / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["step", "val/alignment_accuracy", "val/alignment_accuracy_shuffled"])
+        writer.writeheader()
+        writer.writerows(rows)
+    row = summarise(load_run(run_dir))
+    assert row["val/alignment_accuracy"] == "0.4 (best 0.5)"
+    assert row["val/alignment_accuracy_shuffled"] == "0.4"
 
 
 def test_names_are_the_overrides_that_differ(sweep, tmp_path):

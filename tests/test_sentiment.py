@@ -151,13 +151,13 @@ def test_missing_dataset_names_the_files_and_the_download(tmp_path):
 
 
 def test_download_only_when_missing(acl_root, tmp_path, monkeypatch):
-    import torchvision.datasets.utils as tv_utils
+    import t2i.data.imdb as imdb_module
     calls = []
 
     def fake_download(url, download_root, extract_root=None, **kw):
         calls.append(url)
         imdb_fixture.write(Path(extract_root))
-    monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
+    monkeypatch.setattr(imdb_module, "download_and_extract_archive", fake_download)
     IMDBDataModule(root=str(acl_root), download=True).prepare_data()
     assert calls == []
     empty = tmp_path / "fresh"
@@ -325,7 +325,7 @@ def test_three_encoder_sweep_and_report(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     for job in range(3):
         assert "test_acc" in json.loads((sweep / str(job) / "metrics.json").read_text())
-    report = subprocess.run([sys.executable, "-m", "t2i.report", str(sweep), "--out", str(tmp_path / "report"),
+    report = subprocess.run([sys.executable, "report.py", str(sweep), "--out", str(tmp_path / "report"),
                              "--curves", "val/error"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert report.returncode == 0, report.stderr[-3000:]
     table = (tmp_path / "report" / "report.md").read_text()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2i.evaluation import image_quality
-from t2i.metrics.alignment import alignment_classifier, alignment_metrics, derangement
+from t2i.evaluation.alignment import alignment_classifier, alignment_metrics, derangement
+from t2i.evaluation.scores import image_quality
 from t2i.nets.conv_lstm import ConvLSTM, WordSequenceGenerator
 from t2i.nets.text_encoders import LSTMEncoder, MatchingDiscriminator, MeanEncoder, TextConditionedGenerator
 from t2i.run import evaluate, generate_from_checkpoint, train

@@ -20,6 +20,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from t2i.evaluation.features import feature_space, is_captioned
+from t2i.evaluation.generators import cache_dir_of, score_generator
+from t2i.evaluation.matching import matching_evaluator
+
 log = logging.getLogger("t2i")
 LOGGED = ("fid", "kid_mean", "precision", "recall", "r_precision", "r_precision_real", "r_precision_shuffled",
           "alignment_accuracy", "colour_accuracy")
@@ -93,10 +97,6 @@ class EvalMonitor(pl.Callback):
     def prepare(self, datamodule) -> None:
         """Build the feature networks (domain classifier, matching evaluator: minutes the
         first time, cached after) before fit, so trainer.max_time is spent on training."""
-        from t2i.evaluation.features import feature_space, is_captioned
-        from t2i.evaluation.generators import cache_dir_of
-        from t2i.evaluation.matching import matching_evaluator
-
         datamodule.setup("fit")
         feature_space(self.eval_cfg, datamodule, cache_dir_of(self.eval_cfg))
         if is_captioned(datamodule) and not getattr(datamodule, "target_names", None):
@@ -106,8 +106,6 @@ class EvalMonitor(pl.Callback):
         return "val" if getattr(datamodule, "val_set", None) is not None and len(datamodule.val_set) else "train"
 
     def score(self, trainer: pl.Trainer, pl_module) -> dict:
-        from t2i.evaluation import score_generator
-
         dm = trainer.datamodule
         split = self._split(dm)
         evaluate = getattr(pl_module, "cpu_threads_applied", None)

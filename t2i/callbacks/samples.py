@@ -6,15 +6,11 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
 
+from t2i.images import grid
 from t2i.io import atomic_path
-
-
-def grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
-    """[-1, 1] images -> one [0, 1] grid image."""
-    nrow = nrow or max(1, int(len(images) ** 0.5))
-    return make_grid(images.float().clamp(-1, 1) * 0.5 + 0.5, nrow=nrow, padding=2, pad_value=0.5)
+from t2i.tensors import evaluating, to_device
 
 
 def log_image(trainer: pl.Trainer, key: str, image: torch.Tensor, caption: str | None = None) -> None:
@@ -43,12 +39,9 @@ class SampleGrid(pl.Callback):
     def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.batch is None:
             self.batch = self._fixed_batch(trainer)
-        batch = {k: v.to(pl_module.device) if torch.is_tensor(v) else v for k, v in self.batch.items()}
-        was_training = pl_module.training
-        pl_module.eval()
-        with torch.no_grad():
+        batch = to_device(self.batch, pl_module.device)
+        with evaluating(pl_module):
             images = pl_module.preview(batch).float().cpu()
-        pl_module.train(was_training)
         picture = grid(images)
         if trainer.is_global_zero:
             self.dirpath.mkdir(parents=True, exist_ok=True)

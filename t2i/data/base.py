@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from t2i.errors import T2IError
+from t2i.images import from_uint8
 
 
 def find_below(root: Path, name: str, folder: bool = False) -> Path | None:
@@ -96,16 +97,6 @@ class ResumableLoader(DataLoader):
         pass
 
 
-def to_unit_range(images_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1], the range every generator outputs (tanh)."""
-    return images_uint8.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float [-1, 1] -> uint8 [0, 255]."""
-    return images.detach().float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
-
-
 class ImageArrayDataset(Dataset):
     """Images held as one uint8 array (N, C, H, W), in memory or memory-mapped, plus
     per-item fields (captions, attributes, labels). Decoding happened once, before."""
@@ -124,7 +115,7 @@ class ImageArrayDataset(Dataset):
         image = self.images[i]
         if not torch.is_tensor(image):  # numpy / read-only memmap: copy the one item
             image = torch.from_numpy(np.array(image))
-        item = {"image": to_unit_range(image)}
+        item = {"image": from_uint8(image)}
         for name, values in self.fields.items():
             item[name] = values[i]
         return item

@@ -85,7 +85,7 @@ class CaptionDataset(Dataset):
 
 
 def unit_range(images: np.ndarray) -> torch.Tensor:
-    """uint8 -> float32 in [-1, 1], as base.to_unit_range, in numpy: single-threaded, so a
+    """uint8 -> float32 in [-1, 1], as t2i.images.from_uint8, in numpy: single-threaded, so a
     loader in the main process is not slowed by torch's intra-op threads on a busy CPU."""
     out = images.astype(np.float32)
     np.divide(out, 127.5, out=out)

@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.datasets.utils import download_and_extract_archive
 
 from t2i.data.base import BaseDataModule, DatasetNotFoundError, EpochSeededSampler
 from t2i.data.splits import carve
@@ -271,8 +272,6 @@ class IMDBDataModule(BaseDataModule):
     # ---- where the files are
     def prepare_data(self) -> None:
         if self.download and self._find_source(raise_missing=False) is None:
-            from torchvision.datasets.utils import download_and_extract_archive  # defers downloads
-
             download_and_extract_archive(ACL_URL, download_root=str(self.root), extract_root=str(self.root))
         self._find_source()
 

@@ -8,6 +8,8 @@ import pickle
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.datasets import CIFAR10, MNIST
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from t2i.data.base import BaseDataModule, DatasetNotFoundError, ImageArrayDataset, require_files
 from t2i.data.splits import carve
@@ -84,8 +86,6 @@ class MNISTDataModule(_LabelledImages):
         self.resize = resize
 
     def prepare_data(self) -> None:
-        from torchvision.datasets import MNIST  # defers downloads
-
         if self.download:
             MNIST(str(self.root), train=True, download=True)
             MNIST(str(self.root), train=False, download=True)
@@ -95,8 +95,6 @@ class MNISTDataModule(_LabelledImages):
                       "https://ossci-datasets.s3.amazonaws.com/mnist/) into ROOT/MNIST/raw/")
 
     def load(self, train: bool):
-        from torchvision.datasets.mnist import read_image_file, read_label_file  # defers tv.datasets
-
         self.prepare_data()
         prefix = "train" if train else "t10k"
         raw = self.root / "MNIST" / "raw"
@@ -118,8 +116,6 @@ class CIFAR10DataModule(_LabelledImages):
 
     def prepare_data(self) -> None:
         if self.download and not (self.root / "cifar-10-batches-py" / "test_batch").exists():
-            from torchvision.datasets import CIFAR10  # defers downloads
-
             CIFAR10(str(self.root), train=True, download=True)
         require_files(self.root / "cifar-10-batches-py", CIFAR_FILES, "CIFAR-10",
                       "download=true fetches it where internet exists, or extract "

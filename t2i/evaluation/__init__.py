@@ -1,15 +1,8 @@
-"""Evaluation, one job per file: feature spaces (features), cached reference features
-(reference), the text-image matching evaluator (matching), the numbers (scores), the
-pictures (pictures), and scoring a generator (generators), shared by evaluate.py and the
-in-training monitor. Below the tasks: it never imports a task or t2i.run."""
-from t2i.evaluation.batches import eval_batches, split_images
-from t2i.evaluation.generators import (
-           evaluate_generator,
-           evaluate_text_to_image,
-           evaluate_unconditional,
-           score_generator,
-)
-from t2i.evaluation.scores import image_quality
-
-__all__ = ["eval_batches", "split_images", "evaluate_generator", "evaluate_text_to_image", "evaluate_unconditional",
-           "score_generator", "image_quality"]
+"""Everything that scores a model or draws its result, one job per file: feature spaces
+(features), the domain classifier (domain), text-image alignment (alignment), cached
+reference features (reference), the text-image matching evaluator (matching), FID/KID/IS
+and precision/recall (scores), colour accuracy (colour), the pictures (pictures), and one
+runner per kind of task: generators (every GAN), inpainting, reconstruction and
+classification (sentiment). Below the tasks, the callbacks and t2i.run: it imports none
+of them. This file imports nothing, so importing one module does not load the others
+(torch-fidelity among them)."""

@@ -25,6 +25,8 @@ import re
 
 import torch
 
+from t2i.images import to_unit
+
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "white", "black", "brown")
 CENTRE = 0.5        # side of the centre square, as a fraction of the image side
 DARK = 0.2          # value below: black
@@ -52,7 +54,7 @@ def caption_colour(caption: str) -> str | None:
 
 def hsv(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """RGB in [-1, 1] (N, 3, H, W) -> hue in degrees [0, 360), saturation, value in [0, 1]."""
-    rgb = ((images.float() + 1) / 2).clamp(0, 1)
+    rgb = to_unit(images)
     r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
     value, arg = rgb.max(1)
     chroma = value - rgb.min(1).values

@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+from t2i.evaluation.domain import cache_key, train_domain_classifier
+from t2i.evaluation.matching import dataset_name, matching_evaluator
+from t2i.images import to_uint8
 
 log = logging.getLogger("t2i")
 INCEPTION = "inception-v3-compat"
@@ -44,13 +49,11 @@ def _file_digest(path: Path) -> str:
 
 
 def inception_space(weights: str | None, batch_size: int) -> FeatureSpace:
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3  # defers Inception
-
     net = FeatureExtractorInceptionV3(INCEPTION, ["2048", "logits_unbiased"],
                                       feature_extractor_weights_path=weights).eval()
 
     def uint8(x: torch.Tensor) -> torch.Tensor:
-        x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        x = to_uint8(x)
         return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
     extract = lambda x: _batched(lambda b: net(uint8(b))[0], x, batch_size)  # noqa: E731
@@ -60,8 +63,6 @@ def inception_space(weights: str | None, batch_size: int) -> FeatureSpace:
 
 
 def domain_space(datamodule, cache_dir, batch_size: int) -> FeatureSpace:
-    from t2i.metrics.domain import cache_key, train_domain_classifier
-
     classifier, acc = train_domain_classifier(datamodule, cache_dir)
     extract = lambda x: _batched(lambda b: classifier.features(b.float()), x, batch_size)  # noqa: E731
     report = {f"domain_classifier_accuracy/{k}": v for k, v in acc.items()}
@@ -70,8 +71,6 @@ def domain_space(datamodule, cache_dir, batch_size: int) -> FeatureSpace:
 
 
 def matching_space(datamodule, cache_dir, batch_size: int, settings: dict | None) -> FeatureSpace:
-    from t2i.evaluation.matching import dataset_name, matching_evaluator
-
     evaluator, report = matching_evaluator(datamodule, cache_dir, settings)
     digest = hashlib.sha1(b"".join(p.detach().numpy().tobytes() for p in evaluator.image.parameters()))
     extract = lambda x: evaluator.image_features(x, batch_size).double()  # noqa: E731

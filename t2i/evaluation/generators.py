@@ -8,9 +8,11 @@ from pathlib import Path
 
 import torch
 
-from t2i.evaluation.batches import eval_batches
+from t2i.data.batches import eval_batches
+from t2i.evaluation.alignment import alignment_classifier, alignment_metrics, derangement
 from t2i.evaluation.colour import colour_metrics
 from t2i.evaluation.features import is_captioned
+from t2i.evaluation.matching import caption_codes, dataset_name, matching_evaluator, r_precision
 from t2i.evaluation.pictures import (
     captions_picture,
     colour_grouped_items,
@@ -22,7 +24,6 @@ from t2i.evaluation.pictures import (
 )
 from t2i.evaluation.scores import image_quality
 from t2i.generator import is_text_to_image
-from t2i.metrics.alignment import derangement
 
 log = logging.getLogger("t2i")
 
@@ -34,8 +35,6 @@ def cache_dir_of(eval_cfg) -> str:
 def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, eval_cfg) -> dict:
     """R-precision of generated images (with the real ceiling and shuffled floor) in the
     matching evaluator's space."""
-    from t2i.evaluation.matching import caption_codes, matching_evaluator, r_precision
-
     captions = [c for b in batches for c in b["caption"]]
     distinct = int(caption_codes(captions).unique().numel())
     if distinct < 100:  # no score rather than a crash: the monitor's val split can be this small
@@ -58,7 +57,7 @@ def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, e
     floor, _ = r_precision(fake_emb, text, captions, truth=derangement(len(captions), seed), draws=draws, seed=seed)
     return {"r_precision": ours, "r_precision_std": ours_std, "r_precision_real": ceiling,
             "r_precision_shuffled": floor, "r_precision_protocol":
-            f"matching evaluator ({dataset_label(datamodule)}, trained on train) | {len(captions)} test captions, "
+            f"matching evaluator ({dataset_name(datamodule)}, trained on train) | {len(captions)} test captions, "
             f"1 true + 99 distractors, {draws} draws", **report}
 
 
@@ -72,14 +71,7 @@ def caption_colours(fake: torch.Tensor, batches: list[dict], eval_cfg) -> dict:
     return colour_metrics(fake, real, captions, derangement(len(captions), int(eval_cfg.get("seed", 0))))
 
 
-def dataset_label(datamodule) -> str:
-    from t2i.evaluation.matching import dataset_name
-    return dataset_name(datamodule)
-
-
 def alignment(fake: torch.Tensor, batches: list[dict], datamodule, eval_cfg) -> dict:
-    from t2i.metrics.alignment import alignment_classifier, alignment_metrics
-
     targets = torch.cat([b["targets"] for b in batches])
     real = torch.cat([b["image"] for b in batches])
     classifier = alignment_classifier(datamodule, cache_dir_of(eval_cfg))
@@ -145,7 +137,3 @@ def evaluate_generator(model, datamodule, eval_cfg, out_dir: Path) -> dict:
     write_pictures(model, datamodule, eval_cfg, out_dir, fake)
     return metrics
 
-
-# the names the tasks use
-evaluate_unconditional = evaluate_generator
-evaluate_text_to_image = evaluate_generator

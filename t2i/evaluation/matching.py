@@ -25,7 +25,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
+from t2i.evaluation.domain import cache_key
 from t2i.io import atomic_save, load_cache
 
 log = logging.getLogger("t2i")
@@ -182,7 +184,6 @@ def r_precision(image_emb: torch.Tensor, text_emb: torch.Tensor, captions: list[
 
 # ------------------------------------------------------------------- training
 def _settings(datamodule, cfg: dict) -> dict:
-    from t2i.metrics.domain import cache_key
     train = datamodule.train_set
     vocab = datamodule.vocabulary.itos
     fingerprint = hashlib.sha1(json.dumps([len(train), len(train.captions), train.captions[:50], vocab],
@@ -219,8 +220,6 @@ def _augment(images: torch.Tensor, g: torch.Generator, kind: str) -> torch.Tenso
 
 @torch.enable_grad()  # callers may be under no_grad (the in-training monitor, evaluation)
 def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
-    from tqdm.auto import tqdm  # defers tqdm (start-up)
-
     train = datamodule.train_set
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
@@ -281,8 +280,13 @@ def matching_evaluator(datamodule, cache_dir: str | Path, settings: dict | None 
     if not hasattr(datamodule, "vocabulary"):
         raise ValueError(f"{type(datamodule).__name__} has no captions: the matching evaluator needs a "
                          "captioned data module (CaptionDataModule)")
-    cfg = {**DEFAULTS, **{k: v for k, v in dict(settings or {}).items() if k in DEFAULTS}}
-    threads = dict(settings or {}).get("cpu_threads")
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - set(DEFAULTS) - set(RUNTIME))
+    if unknown:  # a misspelt key would otherwise train (and cache) an evaluator with the default
+        raise ValueError(f"eval.matching has no setting {', '.join(map(repr, unknown))}: the settings are "
+                         f"{', '.join(sorted([*DEFAULTS, *RUNTIME]))}")
+    cfg = {**DEFAULTS, **{k: v for k, v in settings.items() if k in DEFAULTS}}
+    threads = settings.get("cpu_threads")
     if cfg["augment"] not in AUGMENTS:
         raise ValueError(f"eval.matching.augment must be one of {AUGMENTS}, got {cfg['augment']!r}")
     datamodule.setup("fit")

@@ -9,15 +9,16 @@ import textwrap
 from functools import lru_cache
 from pathlib import Path
 
+import matplotlib
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import save_image
 
-from t2i.callbacks.samples import grid
-from t2i.data.base import to_uint8
 from t2i.evaluation.colour import caption_colour
 from t2i.generator import draw_noise
+from t2i.images import grid, to_pil
 from t2i.io import atomic_path
+from t2i.tensors import evaluating, to_device
 
 log = logging.getLogger("t2i")
 
@@ -27,10 +28,8 @@ def label_font(size: int = 11) -> ImageFont.ImageFont:
     """The pictures' text font: DejaVu Sans, which matplotlib (a dependency) ships. Pillow's
     own default (Aileron) sets spaces so narrow that captions read "filledsquare"."""
     try:
-        import matplotlib  # defers matplotlib (start-up)
-
         return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
-    except (ImportError, OSError):
+    except OSError:
         return ImageFont.load_default()
 
 
@@ -67,8 +66,7 @@ def colour_grouped_items(dataset, k: int, per_colour: int = 2, scan: int = 2000)
 
 
 def _tile(image: torch.Tensor, cell: int) -> Image.Image:
-    array = to_uint8(image).expand(3, -1, -1).permute(1, 2, 0).numpy()
-    return Image.fromarray(array).resize((cell, cell), Image.NEAREST)
+    return to_pil(image.expand(3, -1, -1)).resize((cell, cell), Image.NEAREST)
 
 
 def captions_picture(captions: list[str], real: torch.Tensor, generated: torch.Tensor, path: Path,
@@ -118,11 +116,6 @@ def _repeat(batch: dict, n: int) -> dict:
     return {k: v.repeat_interleave(n, 0) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-def _to(batch: dict, device) -> dict:
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
-@torch.no_grad()
 def latent_interpolation(model, batch: dict, path: Path, steps: int = 8, seed: int = 0) -> None:
     """Row i: z walks linearly from z_a(i) to z_b(i) (fixed by the seed); a conditional
     model keeps row i's conditioning (its caption) all along."""
@@ -131,16 +124,13 @@ def latent_interpolation(model, batch: dict, path: Path, steps: int = 8, seed: i
     z_a, z_b = (draw_noise(rows, model.nz, model.noise_kind, g) for _ in range(2))
     alphas = torch.linspace(0, 1, steps)
     z = (z_a[:, None] * (1 - alphas[None, :, None]) + z_b[:, None] * alphas[None, :, None]).flatten(0, 1)
-    was_training = model.training
-    model.eval()
-    images = model.generate(_to(_repeat(batch, steps), model.device), z.to(model.device)).float().cpu()
-    model.train(was_training)
+    with evaluating(model):
+        images = model.generate(to_device(_repeat(batch, steps), model.device), z.to(model.device)).float().cpu()
     labels = list(batch.get("caption", []))
     labelled_rows(images.view(rows, steps, *images.shape[1:]), labels, path, text_width=200 if labels else 0,
                   title="z_a -> z_b (linear), conditioning fixed per row")
 
 
-@torch.no_grad()
 def text_interpolation(model, first: dict, second: dict, path: Path, steps: int = 8, seed: int = 0) -> None:
     """Row i: z fixed, the text walks from caption a(i) to caption b(i). Models with a
     sentence embedding (`embed_text` / `generate_from_embedding`) walk in it; others walk
@@ -148,19 +138,17 @@ def text_interpolation(model, first: dict, second: dict, path: Path, steps: int 
     rows = first["length"].shape[0]
     alphas = torch.linspace(0, 1, steps).to(model.device)
     z = model.draw_noise(rows, seed).repeat_interleave(steps, 0)
-    a, b = _to(first, model.device), _to(second, model.device)
-    was_training = model.training
-    model.eval()
-    if hasattr(model, "embed_text") and hasattr(model, "generate_from_embedding"):
-        ea, eb = model.embed_text(a["word_vectors"], a["length"]), model.embed_text(b["word_vectors"], b["length"])
-        mix = ea[:, None] * (1 - alphas[None, :, None]) + eb[:, None] * alphas[None, :, None]
-        images = model.generate_from_embedding(z, mix.flatten(0, 1))
-    else:
-        wa, wb = a["word_vectors"], b["word_vectors"]
-        mix = (wa[:, None] * (1 - alphas[None, :, None, None]) + wb[:, None] * alphas[None, :, None, None])
-        length = torch.maximum(a["length"], b["length"]).repeat_interleave(steps, 0)
-        images = model.generate({"word_vectors": mix.flatten(0, 1), "length": length}, z)
-    model.train(was_training)
+    a, b = to_device(first, model.device), to_device(second, model.device)
+    with evaluating(model):
+        if hasattr(model, "embed_text") and hasattr(model, "generate_from_embedding"):
+            ea, eb = model.embed_text(a["word_vectors"], a["length"]), model.embed_text(b["word_vectors"], b["length"])
+            mix = ea[:, None] * (1 - alphas[None, :, None]) + eb[:, None] * alphas[None, :, None]
+            images = model.generate_from_embedding(z, mix.flatten(0, 1))
+        else:
+            wa, wb = a["word_vectors"], b["word_vectors"]
+            mix = (wa[:, None] * (1 - alphas[None, :, None, None]) + wb[:, None] * alphas[None, :, None, None])
+            length = torch.maximum(a["length"], b["length"]).repeat_interleave(steps, 0)
+            images = model.generate({"word_vectors": mix.flatten(0, 1), "length": length}, z)
     images = images.float().cpu()
     labels = [f"{ca}  ->  {cb}" for ca, cb in zip(first["caption"], second["caption"])]
     labelled_rows(images.view(rows, steps, *images.shape[1:]), labels, path, text_width=260,

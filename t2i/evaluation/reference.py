@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from t2i.evaluation.batches import split_dataset, split_images
+from t2i.data.batches import split_dataset, split_images
+from t2i.evaluation.domain import cache_key
 from t2i.io import atomic_save, load_cache
 
 log = logging.getLogger("t2i")
@@ -20,8 +21,6 @@ def reference_features(space, datamodule, split: str, count: int, cache_dir, bat
                        ) -> torch.Tensor:
     """(n, D) features of the first `count` real images of `split` in `space`
     (n = min(count, split size))."""
-    from t2i.metrics.domain import cache_key
-
     n = min(int(count), len(split_dataset(datamodule, split)))
     key = dict(data=type(datamodule).__name__, settings=cache_key(datamodule), split=split, count=n,
                size=int(getattr(datamodule, "image_size", 0)), space=space.name, network=space.fingerprint)

@@ -15,7 +15,7 @@ from torch_fidelity.metric_prc import prc_features_to_metric
 from t2i.evaluation.features import INCEPTION, FeatureSpace, feature_space
 from t2i.evaluation.reference import reference_features
 
-REFERENCE_SPLITS = ("train", "test", "val")
+REFERENCE_SPLITS = ("train", "test")  # as t2i.checks and conf/eval/default.yaml say
 
 
 def protocol(space: str, generated: int, generated_from: str, reference: int, reference_split: str) -> str:
@@ -44,7 +44,7 @@ def feature_metrics(fake: torch.Tensor, real: torch.Tensor, kid_subset_size: int
 def reference_split(eval_cfg) -> str:
     split = eval_cfg.get("reference_split", "test")
     if split not in REFERENCE_SPLITS:
-        raise ValueError(f"eval.reference_split must be train|test, got {split!r}")
+        raise ValueError(f"eval.reference_split must be {'|'.join(REFERENCE_SPLITS)}, got {split!r}")
     return split
 
 

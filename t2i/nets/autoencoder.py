@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from t2i.nets.dcgan import _stages, dcgan_init
+from t2i.nets.dcgan import dcgan_init, num_stages
 
 CODE_ACTIVATIONS = ("tanh", "none")
 
@@ -21,7 +21,7 @@ class DeconvDecoder(nn.Module):
         super().__init__()
         if in_features < 1:
             raise ValueError(f"the decoder needs at least one input feature, got {in_features}")
-        n = _stages(image_size)
+        n = num_stages(image_size)
         w = width * 2 ** (n - 1)
         layers = [nn.ConvTranspose2d(in_features, w, 4, 1, 0, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
         for _ in range(n - 1):
@@ -48,7 +48,7 @@ class ConvEncoder(nn.Module):
             raise ValueError(f"model.bottleneck must be >= 1, got {bottleneck}")
         if code_activation not in CODE_ACTIVATIONS:
             raise ValueError(f"model.code_activation must be one of {CODE_ACTIVATIONS}, got {code_activation!r}")
-        n = _stages(image_size)
+        n = num_stages(image_size)
         layers = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         w = width
         for _ in range(n - 1):

@@ -8,7 +8,8 @@ from torch import nn
 SIZES = {32: 3, 64: 4}  # image side -> number of 2x up/down-sampling stages after 4x4
 
 
-def _stages(image_size: int) -> int:
+def num_stages(image_size: int) -> int:
+    """The number of 2x stages between 4x4 and image_size (DCGAN and the autoencoder share it)."""
     if image_size not in SIZES:
         raise ValueError(f"DCGAN supports image sizes {sorted(SIZES)}, got {image_size}")
     return SIZES[image_size]
@@ -51,7 +52,7 @@ class Generator(nn.Module):
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
-        n = _stages(image_size)
+        n = num_stages(image_size)
         width = ngf * 2 ** (n - 1)
         layers = [nn.ConvTranspose2d(nz + cond_dim, width, 4, 1, 0, bias=False),
                   nn.BatchNorm2d(width), nn.ReLU(True)]
@@ -82,7 +83,7 @@ class Discriminator(nn.Module):
     def __init__(self, nc: int = 3, ndf: int = 64, image_size: int = 64, cond_dim: int = 0,
                  spectral_norm: bool = False):
         super().__init__()
-        n = _stages(image_size)
+        n = num_stages(image_size)
         sn = nn.utils.spectral_norm if spectral_norm else (lambda conv: conv)
         norm = (lambda width: nn.Identity()) if spectral_norm else nn.BatchNorm2d
         layers = [sn(nn.Conv2d(nc, ndf, 4, 2, 1, bias=False)), nn.LeakyReLU(0.2, True)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from t2i.evaluation import evaluate_unconditional
+from t2i.evaluation.generators import evaluate_generator
 from t2i.generator import ImageGenerator
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.tasks.cpu_threads import CPUThreads
@@ -65,4 +65,4 @@ class DCGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
         with self.cpu_threads_applied():
-            return evaluate_unconditional(self, datamodule, eval_cfg, out_dir)
+            return evaluate_generator(self, datamodule, eval_cfg, out_dir)

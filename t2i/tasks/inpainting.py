@@ -8,33 +8,26 @@ caption features).
   its `overlap_pred` ring weighted `overlap_weight` times; the discriminator sees the
   centre, conditioned on the caption when there is one.
 
-Both evaluate the same way (`evaluate_inpainting`): metrics.json keys l1/l2/psnr/ssim
+Both evaluate the same way (t2i.evaluation.inpainting.evaluate_inpainting): metrics.json keys l1/l2/psnr/ssim
 _centre, the same for the trivial border-mean fill (`psnr_centre_baseline`, ...), FID
 of the full reconstructions with Inception weights, and inpainting.png.
 """
 from __future__ import annotations
 
 import logging
-import textwrap
-from pathlib import Path
 from typing import Callable
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
-from PIL import Image, ImageDraw
 
-from t2i.data.base import to_uint8
 from t2i.data.coco import caption_feature_dim
-from t2i.evaluation.pictures import label_font
-from t2i.io import atomic_path
-from t2i.metrics.reconstruction import to_unit
+from t2i.evaluation.inpainting import evaluate_inpainting
+from t2i.images import to_unit
 from t2i.nets.inpainting import (
     CentreDiscriminator,
     CNNAutoencoder,
     ContextEncoder,
-    border_mean,
     centre_crop,
     hole_mask,
     paste_centre,
@@ -42,10 +35,6 @@ from t2i.nets.inpainting import (
 from t2i.tasks.gan import GANTask, bce
 
 log = logging.getLogger("t2i")
-
-
-def to_device(batch: dict, device) -> dict:
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
 def augment_batch(batch: dict, hole_size: int, flip: bool, max_shift: int, seed: int, step: int) -> dict:
@@ -94,7 +83,7 @@ class InpaintingEvaluation:
         return paste_centre(batch["masked"], self.predict_centre(batch))
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        return evaluate_inpainting(self, datamodule, eval_cfg, Path(out_dir))
+        return evaluate_inpainting(self, datamodule, eval_cfg, out_dir)
 
 
 # ---------------------------------------------------------------------- autoencoder
@@ -182,92 +171,3 @@ class ContextEncoderInpainting(InpaintingEvaluation, GANTask):
         adversarial = bce(self.discriminator(centre_crop(fake, self.hole_size), batch.get("caption_features")), 1.0)
         loss = self.wtl2 * l2 + (1.0 - self.wtl2) * adversarial
         return loss, {"train/l2": l2, "train/adversarial": adversarial}
-
-
-# ---------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def predict_split(model, datamodule, n: int, batch_size: int) -> dict:
-    """Centres predicted for the first n test images, with what evaluation compares."""
-    from t2i.evaluation import eval_batches
-
-    was_training = model.training
-    model.eval()
-    out = {"masked": [], "image": [], "pred": [], "caption": []}
-    for batch in eval_batches(datamodule, n, batch_size):
-        out["pred"].append(model.predict_centre(to_device(batch, model.device)).float().cpu())
-        out["masked"].append(batch["masked"])
-        out["image"].append(batch["image"])
-        out["caption"] += list(batch["caption"])
-    model.train(was_training)
-    return {k: v if k == "caption" else torch.cat(v) for k, v in out.items()}
-
-
-def evaluate_inpainting(model, datamodule, eval_cfg, out_dir: Path) -> dict:
-    from t2i.metrics.reconstruction import reconstruction_metrics
-
-    n, bs = int(eval_cfg.num_samples), int(eval_cfg.batch_size)
-    split = predict_split(model, datamodule, n, bs)
-    hole = model.hole_size
-    target = centre_crop(split["image"], hole)
-    # the trivial fill: every hidden pixel gets the mean colour of the image's visible border
-    baseline = border_mean(split["image"], hole).expand_as(target)
-    metrics = reconstruction_metrics(split["pred"], target)
-    metrics.update(reconstruction_metrics(baseline, target, suffix="_centre_baseline"))
-    metrics.pop("sharpness_ratio_centre_baseline")  # a flat fill has no edges: always 0
-    counts = {f"data/{k}": v for k, v in getattr(datamodule, "counts", {}).items()}
-    metrics.update(num_test_images=len(target), captions=getattr(datamodule, "captions", None),
-                   metric_pixel_range="[0, 1]", **counts)
-    full = paste_centre(split["image"], split["pred"])
-    metrics.update(full_image_quality(full, eval_cfg, datamodule))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = int(eval_cfg.get("inpainting_rows", 8))
-    inpainting_picture(split["masked"][:rows], full[:rows], split["image"][:rows], split["caption"][:rows],
-                       out_dir / "inpainting.png")
-    log.info("inpainting: psnr_centre %.2f dB vs border-mean fill %.2f dB on %d test images",
-             metrics["psnr_centre"], metrics["psnr_centre_baseline"], len(target))
-    return metrics
-
-
-def full_image_quality(full: torch.Tensor, eval_cfg, datamodule) -> dict:
-    """FID/KID/IS of the full reconstructions (border + predicted centre) against the
-    real images, only with Inception weights: a feature space for photos."""
-    if not eval_cfg.get("inception_weights"):
-        return {"fid": None, "fid_note": "FID of the full reconstructions needs Inception weights: evaluate with "
-                                         "eval.inception_weights=PATH/pt_inception-2015-12-05-6726825d.pth"}
-    from t2i.evaluation import image_quality
-
-    cfg = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(eval_cfg)), {"feature_extractor": "inception"})
-    # the reference: the same first len(full) test images the centres were predicted for
-    out = image_quality(full, datamodule, cfg, eval_cfg.get("cache_dir") or ".cache", reference="test")
-    out["fid_images"] = "full reconstructions (visible border + predicted centre) vs the real test images"
-    return out
-
-
-def inpainting_picture(masked: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, captions: list[str],
-                       path: Path, scale: int = 2, gap: int = 6) -> None:
-    """One row per image: masked input | prediction | ground truth, caption underneath."""
-    font = label_font()
-    side = masked.shape[-1] * scale
-    width = 3 * side + 4 * gap
-    wrap = max(20, width // 6)
-    line_h = 13
-    header = line_h + gap
-    rows = []
-    for i in range(len(masked)):
-        text = textwrap.wrap(captions[i] or "(no caption)", wrap)[:3]
-        rows.append((i, text, side + gap + line_h * len(text) + gap))
-    canvas = Image.new("RGB", (width, header + sum(h for _, _, h in rows)), "white")
-    draw = ImageDraw.Draw(canvas)
-    for col, title in enumerate(("masked input", "prediction", "ground truth")):
-        draw.text((gap + col * (side + gap), 2), title, fill="black", font=font)
-    y = header
-    for i, text, h in rows:
-        for col, image in enumerate((masked[i], pred[i], truth[i])):
-            tile = Image.fromarray(to_uint8(image).permute(1, 2, 0).numpy()).resize((side, side), Image.NEAREST)
-            canvas.paste(tile, (gap + col * (side + gap), y))
-        for k, line in enumerate(text):
-            draw.text((gap, y + side + 2 + k * line_h), line, fill="black", font=font)
-        y += h
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        canvas.save(tmp)

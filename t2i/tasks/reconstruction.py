@@ -8,7 +8,8 @@
   `FeatureToImage` and `DCGANAEFeatures` read the encoder from (`model.ae_ckpt=PATH`).
 
 Both log train/loss and val/loss per epoch, write reconstruction grids (real and
-predicted side by side) through the sample-grid callback, and `evaluate` to val/test MSE.
+predicted side by side) through the sample-grid callback, and `evaluate` to val/test MSE
+(t2i.evaluation.reconstruction).
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from typing import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torchvision.utils import save_image
 
-from t2i.callbacks.samples import grid
-from t2i.io import atomic_path, atomic_save
+from t2i.data.batches import eval_batches
+from t2i.evaluation.reconstruction import evaluate_reconstruction
+from t2i.io import atomic_save
 from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
+from t2i.tensors import evaluating
 
 log = logging.getLogger("t2i")
 ENCODER_PREFIX = "autoencoder.encoder."
@@ -123,54 +125,8 @@ class ReconstructionTask(pl.LightningModule):
         return torch.stack([half.to(pred.dtype), pred], 1).flatten(0, 1)
 
     # ---------------------------------------------------------- evaluation
-    @torch.no_grad()
-    def split_mse(self, datamodule, split: str, batch_size: int) -> float:
-        """Mean per-pixel squared error over a whole split (images in [-1, 1])."""
-        from t2i.evaluation import eval_batches
-
-        was_training = self.training
-        self.eval()
-        total, count = 0.0, 0
-        for batch in eval_batches(datamodule, 10 ** 9, batch_size, split):
-            batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-            total += F.mse_loss(self.predict(batch), batch["image"], reduction="sum").item()
-            count += batch["image"].numel()
-        self.train(was_training)
-        return total / max(1, count)
-
-    @staticmethod
-    def mean_image_mse(datamodule, split: str, batch_size: int) -> float:
-        """The error of predicting the training split's mean image for every image: what a
-        model that knows nothing about each image scores. Dividing by it makes errors
-        comparable between data variants (filled shapes have more pixels to get wrong)."""
-        from t2i.evaluation import eval_batches
-
-        total, count = 0.0, 0
-        for batch in eval_batches(datamodule, 10 ** 9, batch_size, "train"):
-            total, count = total + batch["image"].double().sum(0), count + batch["image"].shape[0]
-        mean = (total / max(1, count)).float()
-        error, pixels = 0.0, 0
-        for batch in eval_batches(datamodule, 10 ** 9, batch_size, split):
-            error += (batch["image"] - mean).pow(2).sum().item()
-            pixels += batch["image"].numel()
-        return error / max(1, pixels)
-
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        """val/test MSE over the whole splits, test MSE relative to the mean-image
-        baseline (test_nmse: 1 = no better than the mean image, 0 = perfect), and a
-        reconstruction grid of test images."""
-        from t2i.evaluation import eval_batches
-
-        bs = int(eval_cfg.batch_size)
-        metrics = {f"{split}_mse": self.split_mse(datamodule, split, bs) for split in ("val", "test")}
-        metrics["test_nmse"] = metrics["test_mse"] / max(1e-12, self.mean_image_mse(datamodule, "test", bs))
-        batch = next(eval_batches(datamodule, 64, 64, "test"))
-        batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        self.eval()
-        with torch.no_grad():
-            with atomic_path(Path(out_dir) / "reconstructions.png") as tmp:
-                save_image(grid(self.preview(batch).float().cpu(), nrow=8), tmp)
-        return metrics
+        return evaluate_reconstruction(self, datamodule, eval_cfg, out_dir)
 
 
 # --------------------------------------------------------------- GNN
@@ -226,21 +182,16 @@ class Autoencoder(ReconstructionTask):
     def predict(self, batch: dict) -> torch.Tensor:
         return self.autoencoder(batch["image"])[0]
 
-    @torch.no_grad()
     def encode_split(self, datamodule, split: str, batch_size: int = 256) -> dict[str, torch.Tensor]:
         """Every item of a split: its code, with the split's per-item tensors
         (attributes, targets, label) kept alongside for analysis."""
-        from t2i.evaluation import eval_batches
-
-        was_training = self.training
-        self.eval()
         parts: dict[str, list] = {}
-        for batch in eval_batches(datamodule, 10 ** 9, batch_size, split):
-            parts.setdefault("code", []).append(self.autoencoder.encoder(batch["image"].to(self.device)).cpu())
-            for key, value in batch.items():
-                if torch.is_tensor(value) and key != "image":
-                    parts.setdefault(key, []).append(value.cpu())
-        self.train(was_training)
+        with evaluating(self):
+            for batch in eval_batches(datamodule, 10 ** 9, batch_size, split):
+                parts.setdefault("code", []).append(self.autoencoder.encoder(batch["image"].to(self.device)).cpu())
+                for key, value in batch.items():
+                    if torch.is_tensor(value) and key != "image":
+                        parts.setdefault(key, []).append(value.cpu())
         return {k: torch.cat(v) for k, v in parts.items()}
 
     def on_fit_end(self) -> None:

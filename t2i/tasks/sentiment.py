@@ -7,16 +7,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from pathlib import Path
 from typing import Callable
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanMetric
-from torchmetrics.classification import BinaryAccuracy, BinaryConfusionMatrix, BinaryF1Score
 
-from t2i.io import atomic_path
+from t2i.evaluation.classification import StageMetrics, evaluate_classifier
 from t2i.nets.rnn import RecurrentClassifier
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.text.word2vec import check_settings, fit_word_vectors
@@ -37,28 +34,6 @@ class CosineDecay:
     def __call__(self, step: int) -> float:
         progress = min(step, self.total) / self.total
         return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-class StageMetrics(torch.nn.Module):
-    """Loss (mean over reviews), accuracy and F1 of one stage, accumulated over an epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.loss, self.acc, self.f1 = MeanMetric(), BinaryAccuracy(), BinaryF1Score()
-
-    def update(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        self.loss.update(loss.detach(), weight=labels.numel())
-        self.acc.update(logits.detach(), labels)  # logits: torchmetrics applies the sigmoid
-        self.f1.update(logits.detach(), labels)
-
-    def compute_and_reset(self) -> dict[str, torch.Tensor]:
-        values = {"loss": self.loss.compute(), "acc": self.acc.compute(), "f1": self.f1.compute()}
-        self.reset()
-        return values
-
-    def reset(self) -> None:
-        for metric in (self.loss, self.acc, self.f1):
-            metric.reset()
 
 
 class SentimentClassifier(CPUThreads, pl.LightningModule):
@@ -185,56 +160,7 @@ class SentimentClassifier(CPUThreads, pl.LightningModule):
                 "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, cosine), "interval": "step"}}
 
     # ------------------------------------------------------------ evaluation
-    @torch.no_grad()
-    def predict_split(self, datamodule, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, labels) of a whole split, in eval mode."""
-        datamodule.setup("test" if split == "test" else "fit")
-        loader = {"train": datamodule.train_dataloader, "val": datamodule.val_dataloader,
-                  "test": datamodule.test_dataloader}[split]()
-        was_training = self.training
-        self.eval()
-        logits, labels = [], []
-        for batch in loader:
-            logits.append(self(batch["tokens"].to(self.device), batch["length"]).float().cpu())
-            labels.append(batch["label"])
-        self.train(was_training)
-        return torch.cat(logits), torch.cat(labels)
-
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        """metrics.json values (test_acc, test_f1 are the contract) and confusion.png."""
+        """test_acc, test_f1, ... and confusion.png (t2i.evaluation.classification)."""
         with self.cpu_threads_applied():
-            logits, labels = self.predict_split(datamodule, "test")
-        metrics = StageMetrics()
-        loss = F.binary_cross_entropy_with_logits(logits, labels.float())
-        metrics.update(loss, logits, labels)
-        values = metrics.compute_and_reset()
-        confusion = BinaryConfusionMatrix()(logits, labels)  # rows: true neg, pos; columns: predicted
-        save_confusion_png(confusion, Path(out_dir) / "confusion.png", f"{self.hparams.encoder} on IMDB test")
-        (tn, fp), (fn, tp) = confusion.tolist()
-        return {"test_acc": float(values["acc"]), "test_f1": float(values["f1"]), "test_loss": float(values["loss"]),
-                "test_reviews": int(labels.numel()), "test_tn": tn, "test_fp": fp, "test_fn": fn, "test_tp": tp}
-
-
-def save_confusion_png(confusion: torch.Tensor, path: Path, title: str) -> Path:
-    import matplotlib  # defers matplotlib (start-up)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # defers matplotlib
-
-    counts = confusion.numpy()
-    fig, ax = plt.subplots(figsize=(4.2, 3.8))
-    ax.imshow(counts, cmap="Blues")
-    names = ["negative", "positive"]
-    ax.set_xticks([0, 1], names)
-    ax.set_yticks([0, 1], names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for (i, j), n in ((ij, counts[ij]) for ij in [(0, 0), (0, 1), (1, 0), (1, 1)]):
-        ax.text(j, i, str(int(n)), ha="center", va="center", color="white" if n > counts.max() / 2 else "black")
-    accuracy = counts.trace() / max(1, counts.sum())
-    ax.set_title(f"{title}\naccuracy {accuracy:.3f} ({int(counts.sum())} reviews)", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return path
+            return evaluate_classifier(self, datamodule, out_dir, f"{self.hparams.encoder} on IMDB test")

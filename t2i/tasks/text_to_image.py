@@ -16,7 +16,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from t2i.evaluation import evaluate_text_to_image
+from t2i.evaluation.generators import evaluate_generator
 from t2i.generator import ImageGenerator
 from t2i.nets.conv_lstm import WordSequenceGenerator
 from t2i.nets.dcgan import Discriminator
@@ -128,7 +128,7 @@ class TextToImageGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
         with self.cpu_threads_applied():
-            return evaluate_text_to_image(self, datamodule, eval_cfg, out_dir)
+            return evaluate_generator(self, datamodule, eval_cfg, out_dir)
 
     def images_for_text(self, encoded: dict, n: int, seed: int = 0) -> torch.Tensor:
         """`n` images per encoded caption (datamodule.encode's dict), in eval mode:

@@ -40,20 +40,6 @@ class DomainClassifier(nn.Module):
         return {k: head(h) for k, head in self.heads.items()}
 
 
-class DomainFeatures(nn.Module):
-    """Adapter for torchmetrics' custom feature extractor: float images in [0, 1]
-    (what torchmetrics passes with normalize=True) -> penultimate features."""
-
-    def __init__(self, classifier: DomainClassifier):
-        super().__init__()
-        self.classifier = classifier.eval()
-        self.num_features = classifier.num_features
-
-    @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier.features(x.float() * 2 - 1).double()
-
-
 def _targets(dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
     items = [dataset[i] for i in indices]
     return torch.stack([it["image"] for it in items]), torch.stack([torch.as_tensor(it["targets"]) for it in items])

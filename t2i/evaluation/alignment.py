@@ -1,7 +1,7 @@
 """Text-image alignment: does the picture say what the caption says?
 
 An attribute classifier trained on real images (the cached domain classifier of
-t2i.metrics.domain: shape, size, fill and position for captioned shapes) reads the
+t2i.evaluation.domain: shape, size, fill and position for captioned shapes) reads the
 attributes off images generated from held-out captions, and we count how often they
 are the caption's. Two references make the number readable:
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from t2i.metrics.domain import DomainClassifier, accuracy, train_domain_classifier
+from t2i.evaluation.domain import DomainClassifier, accuracy, train_domain_classifier
 
 
 def derangement(n: int, seed: int = 0) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Items of a data module's splits as batches, in the order every evaluation uses."""
+"""Items of a data module's splits as batches, in the order every evaluation uses, and
+batches moved to a device. A data utility: it imports neither the evaluation nor a task."""
 from __future__ import annotations
 
 import torch
@@ -28,3 +29,4 @@ def eval_batches(datamodule, n: int, batch_size: int, split: str = "test"):
 def split_images(datamodule, split: str, n: int, batch_size: int = 256) -> torch.Tensor:
     """The first n real images of a split, float in [-1, 1]."""
     return torch.cat([b["image"] for b in eval_batches(datamodule, n, batch_size, split)])
+

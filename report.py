@@ -1,8 +1,8 @@
 """Gather runs (a sweep's or several) into one report: a markdown table and PNG figures.
 
-    python -m t2i.report DIR [DIR...] [--out OUT] [--curves KEY ...] [--samples] [--by KEY ...]
+    python report.py DIR [DIR...] [--out OUT] [--curves KEY ...] [--samples] [--by KEY ...]
                          [--columns KEY ...]
-    python -m t2i.report DIR [DIR...] --html OUT     one static page (see build_gallery)
+    python report.py DIR [DIR...] --html OUT     one static page (see build_gallery)
 
 A run is any folder holding `csv/metrics.csv` (the CSV logger's file). Each run is named
 by its Hydra overrides (`.hydra/overrides.yaml`; the folder name when there are none).
@@ -33,15 +33,21 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
 import yaml
 
 from t2i.io import atomic_path, atomic_write_text
 from t2i.summary import MAIN_METRICS, metric_protocol
 
+matplotlib.use("Agg")  # files only: no display is needed or assumed
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
 # Metric names whose best value is the largest; names with LOWER words are best smallest.
 # Other metrics (GAN discriminator outputs, learning rates, ...) get no "best".
 HIGHER = ("acc", "psnr", "ssim", "f1", "auc", "is_mean", "precision", "recall", "alignment")
 LOWER = ("loss", "mse", "mae", "fid", "kid_mean", "error", "perplexity", "bpd")
+# a reference value's suffix, at the end of the key or of its first part (`..._shuffled/shape`)
+REFERENCE = re.compile(r"_(shuffled|real|baseline)(/|$)")
 # metrics.json strings longer than this (explanatory notes) stay out of the table.
 MAX_TEXT = 40
 
@@ -154,7 +160,12 @@ def short_names(runs: list[Run]) -> tuple[list[str], list[str]]:
 
 # ------------------------------------------------------------------ table
 def direction(key: str) -> str | None:
+    """"max" / "min" for a metric where higher / lower is better, None where neither is:
+    the references beside a score (`*_shuffled` floors, `*_real` ceilings, `*_baseline`
+    fills) describe the data and the judge, not the model, so they have no best value."""
     name = key.lower()
+    if REFERENCE.search(name):
+        return None
     if any(w in name for w in HIGHER):
         return "max"
     if any(w in name for w in LOWER):
@@ -276,10 +287,6 @@ def xy(values: list[tuple]) -> tuple[list[float], list[float], str]:
 def plot_curves(runs: list[Run], labels: list[str], keys: list[str], out: Path) -> Path | None:
     if not keys:
         return None
-    import matplotlib  # defers matplotlib (start-up)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # defers matplotlib
-
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4 * rows), squeeze=False)
@@ -326,10 +333,6 @@ def plot_samples(runs: list[Run], labels: list[str], out: Path) -> Path | None:
     pictures = [(label, p) for label, p in pictures if p is not None]
     if not pictures:
         return None
-    import matplotlib  # defers matplotlib (start-up)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # defers matplotlib
-
     cols = min(4, len(pictures))
     rows = math.ceil(len(pictures) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 4.0 * rows), squeeze=False)
@@ -504,7 +507,7 @@ def build_report(dirs: list[str | Path], out: str | Path | None = None, curves: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m t2i.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python report.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", help="run or sweep directories (searched for csv/metrics.csv)")
     parser.add_argument("--out", default=None, help="output folder (default: the first DIR)")
     parser.add_argument("--curves", nargs="+", default=None, metavar="KEY",
