@@ -43,7 +43,6 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--up", default="deconv", choices=["deconv", "nearest"])
     p.add_argument("--r1", type=float, default=0.0, help="R1 gamma (0: off)")
     p.add_argument("--r1every", type=int, default=1)
-    p.add_argument("--sn", action="store_true", help="spectral norm in D")
     p.add_argument("--ema", type=float, default=0.0)
     p.add_argument("--d-norm", default="batch", choices=["batch", "none"], help="D's feature-stage norm")
     p.add_argument("--loss", default="bce", choices=["bce", "hinge"])
@@ -95,7 +94,7 @@ def main() -> None:
     extractor = DomainFeatures(train_domain_classifier(data, a.cache_dir)[0])
     real_features = torch.cat([extractor((b + 1) / 2) for b in real.split(250)]).float()
 
-    G, D = Generator(100, a.ngf, 1, 32, upsample=a.up), Discriminator(1, a.ndf, 32, spectral_norm=a.sn)
+    G, D = Generator(100, a.ngf, 1, 32, upsample=a.up), Discriminator(1, a.ndf, 32)
     if a.d_norm == "none":
         D.features = torch.nn.Sequential(*[torch.nn.Identity() if isinstance(m, torch.nn.BatchNorm2d) else m
                                            for m in D.features])

@@ -78,7 +78,9 @@ class Generator:
         name = config.get("architecture")
         if name not in ARCHITECTURES:
             raise ValueError(f"{folder / CONFIG}: unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})")
-        settings = {**config["model"], "ema_decay": 0.0}  # the exported weights already are the average
+        settings = dict(config["model"])
+        if "ema_decay" in settings:
+            settings["ema_decay"] = 0.0  # the exported weights already are the average
         model = ARCHITECTURES[name](optimizer_g=None, optimizer_d=None, **settings)
         model.generator.load_state_dict(load_file(folder / WEIGHTS))
         text = None

@@ -18,6 +18,7 @@ from t2i.callbacks.eval_monitor import EvalMonitor
 from t2i.callbacks.progress import progress_bars
 from t2i.callbacks.samples import grid
 from t2i.checks import check_config, check_same_model, read_checkpoint
+from t2i.config_check import check_keys, drop_retired
 from t2i.errors import CheckpointError, ConfigError, RunStopped
 from t2i.io import AtomicCheckpointIO, atomic_path, atomic_write_text
 from t2i.loggers import finish_wandb
@@ -62,6 +63,7 @@ def train(cfg: DictConfig) -> dict:
     """Fit (or resume), then optionally evaluate. Returns the final logged metrics. Holds
     the run folder's lock throughout (rank 0; the other ranks write where it says)."""
     check_config(cfg)
+    check_keys(cfg)
     if not is_main_process():  # DDP ranks > 0: rank 0 has checked the folder and holds it
         last = output_dir(cfg) / "checkpoints" / "last.ckpt"
         given = cfg.get("ckpt_path") or None
@@ -166,7 +168,7 @@ def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None):
     ckpt = read_checkpoint(path)
     if "t2i_config" not in ckpt:
         raise CheckpointError(f"{path} has no stored t2i config: was it written by this project's train.py?")
-    cfg = OmegaConf.create(ckpt["t2i_config"])
+    cfg = drop_retired(OmegaConf.create(ckpt["t2i_config"]))
     if overrides is not None:
         cfg = OmegaConf.merge(cfg, overrides)
     datamodule, model = build(cfg)
@@ -195,6 +197,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if not cfg.get("ckpt_path"):
         raise ConfigError("evaluate.py needs ckpt_path=PATH/TO/last.ckpt")
     check_config(cfg)
+    check_keys(cfg)
     overrides = OmegaConf.create({"eval": OmegaConf.to_container(cfg.eval)})
     data_overrides = {k: v for k, v in (cfg.get("data") or {}).items() if v is not None}
     if data_overrides:  # e.g. data.root=... given on the command line

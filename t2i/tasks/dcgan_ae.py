@@ -14,7 +14,7 @@ from t2i.tasks.reconstruction import load_frozen_encoder
 class DCGANAEFeatures(DCGAN):
     def __init__(self, ae_ckpt: str | None = None, allow_untrained_encoder: bool = False, **dcgan_kw):
         super().__init__(**dcgan_kw)
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.encoder = load_frozen_encoder(ae_ckpt, self.hparams.channels, self.hparams.image_size,
                                            bool(allow_untrained_encoder), self.nz, "dcgan_ae_features")
         if self.encoder.bottleneck != self.nz:
@@ -31,4 +31,4 @@ class DCGANAEFeatures(DCGAN):
         # z (the noise the shared step draws) is unused: the input is the real image's code.
         with torch.no_grad():
             code = self.encoder(batch["image"])
-        return self.drawing_generator()(code)
+        return self.generator(code)

@@ -78,9 +78,9 @@ class ReconstructionTask(pl.LightningModule):
 
     frozen: tuple[str, ...] = ()  # submodules kept in eval mode and out of the optimiser
 
-    def __init__(self, optimizer: Callable, scheduler: Callable | None = None):
+    def __init__(self, optimizer: Callable):
         super().__init__()
-        self.optimizer, self.scheduler = optimizer, scheduler
+        self.optimizer = optimizer
 
     def predict(self, batch: dict) -> torch.Tensor:
         raise NotImplementedError
@@ -108,10 +108,7 @@ class ReconstructionTask(pl.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
-        opt = self.optimizer(params=params)
-        if self.scheduler is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": self.scheduler(optimizer=opt)}
+        return self.optimizer(params=params)
 
     # ------------------------------------------------------------ pictures
     def preview(self, batch: dict) -> torch.Tensor:
@@ -181,16 +178,15 @@ class FeatureToImage(ReconstructionTask):
 
     def __init__(self, optimizer: Callable, channels: int = 1, image_size: int = 32,
                  in_features: int | None = None, width: int = 32, features: str = "attributes",
-                 ae_ckpt: str | None = None, allow_untrained_encoder: bool = False,
-                 scheduler: Callable | None = None):
-        super().__init__(optimizer, scheduler)
+                 ae_ckpt: str | None = None, allow_untrained_encoder: bool = False):
+        super().__init__(optimizer)
         if features not in FEATURE_SOURCES:
             raise ValueError(f"model.features must be one of {FEATURE_SOURCES}, got {features!r}")
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer"])
         self.encoder = None
         if ae_ckpt or features == "autoencoder":
             self.encoder = load_frozen_encoder(ae_ckpt, channels, image_size, bool(allow_untrained_encoder),
-                                               in_features or 100, "shapes_gnn_from_ae")
+                                               in_features or 100, "shapes_deconv_from_ae")
             self.frozen = ("encoder",)
             if in_features not in (None, self.encoder.bottleneck):
                 raise ValueError(f"model.in_features={in_features} but the autoencoder's bottleneck is "
@@ -216,10 +212,9 @@ class FeatureToImage(ReconstructionTask):
 # --------------------------------------------------------------- autoencoder
 class Autoencoder(ReconstructionTask):
     def __init__(self, optimizer: Callable, channels: int = 1, image_size: int = 32, bottleneck: int = 100,
-                 width: int = 32, code_activation: str = "tanh", save_features: bool = True,
-                 scheduler: Callable | None = None):
-        super().__init__(optimizer, scheduler)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+                 width: int = 32, code_activation: str = "tanh", save_features: bool = True):
+        super().__init__(optimizer)
+        self.save_hyperparameters(ignore=["optimizer"])
         self.autoencoder = ConvAutoencoder(bottleneck, channels, image_size, width, code_activation)
         self.save_features = save_features
 

@@ -76,7 +76,7 @@ class TextToImageGAN(CPUThreads, GeneratorEMA, GANTask):
     live generator; sampling (eval mode: evaluate.py, generate.py, sample grids) uses
     the average."""
 
-    def __init__(self, cpu_threads: int | None = None, **gan_kw):
+    def __init__(self, cpu_threads: int | None = 1, **gan_kw):
         super().__init__(**gan_kw)
         self.init_cpu_threads(cpu_threads)
 
@@ -134,7 +134,7 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
 
     def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400,
                  text_encoder: str = "mean", text_dim: int = 128, text_hidden: int = 256,
-                 text_batch_norm: bool = True, ngf: int = 64, ndf: int = 64, label_smoothing: float = 0.1,
+                 text_batch_norm: bool = True, ngf: int = 32, ndf: int = 32, label_smoothing: float = 0.1,
                  wrong_weight: float = 0.5,
                  interpolation_weight: float = 0.0, interpolation_beta: float = 0.5,
                  hard_negatives: bool = True, ema_decay: float = 0.0, upsample: str = "deconv",
@@ -149,7 +149,7 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
                              f"{interpolation_weight}")
         if r1_gamma < 0 or r1_every < 1:
             raise ValueError(f"model.r1_gamma must be >= 0 and model.r1_every >= 1, got {r1_gamma}, {r1_every}")
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.r1_gamma, self.r1_every = r1_gamma, r1_every
         text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden,
                     text_batch_norm=text_batch_norm)
@@ -229,7 +229,7 @@ class CondDCGANLSTM(TextToImageGAN):
         super().__init__(**gan_kw)
         if l2_weight < 0:
             raise ValueError(f"model.l2_weight (λ) must be >= 0, got {l2_weight}")
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.generator = WordSequenceGenerator(self.nz, embedding_dim, channels, image_size, ngf, map_channels,
                                                hidden_channels, kernel_size)
         self.discriminator = Discriminator(channels, ndf, image_size)
