@@ -101,7 +101,7 @@ def main() -> None:
     G_ema = copy.deepcopy(G).requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), a.lr, betas=(a.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), a.lr_d or a.lr, betas=(a.beta1, 0.999))
-    def noise(n: int) -> torch.Tensor:  # the seed's U(-1, 1), optionally with a one-hot tail
+    def noise(n: int) -> torch.Tensor:  # the source report's U(-1, 1), optionally with a one-hot tail
         z = torch.rand(n, 100) * 2 - 1
         if a.categorical:
             z[:, 100 - a.categorical:] = torch.nn.functional.one_hot(torch.randint(a.categorical, (n,)),

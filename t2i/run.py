@@ -272,7 +272,7 @@ def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
         model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
         if not hasattr(datamodule, "encode") or not hasattr(model, "images_for_text"):
             raise CheckpointError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
-                                  "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
+                                  "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_gan_cls)")
         model.to(device)
         encoded = datamodule.encode(texts)
         images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))

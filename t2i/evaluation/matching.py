@@ -32,7 +32,6 @@ log = logging.getLogger("t2i")
 
 DEFAULTS = dict(steps=2000, batch_size=128, dim=256, width=32, word_dim=128, lr=2e-3, seed=0, image_size=32,
                 tower="plain", augment="shift")
-RUNTIME = ("cpu_threads",)  # how it is trained, not what: not part of the cache key
 TOWERS = ("residual", "plain")
 AUGMENTS = ("crop_flip", "shift")
 

@@ -1,4 +1,4 @@
-"""DCGAN fed an autoencoder's features instead of noise (the seed's last circle/square
+"""DCGAN fed an autoencoder's features instead of noise (the source report's last circle/square
 experiment): the generator's input for each real image is the frozen AE encoder's
 code of that image, where the plain DCGAN draws z ~ U(-1, 1). Everything else
 (nets, losses, the shared GAN step, FID evaluation) is the plain DCGAN's, so

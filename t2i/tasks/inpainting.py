@@ -1,7 +1,7 @@
 """Inpainting tasks: fill the hidden 32x32 centre of a 64x64 image from its border (and
 caption features).
 
-- `CNNAutoencoderInpainting`: the seed's autoencoder, MSE + Adam, automatic
+- `CNNAutoencoderInpainting`: the source report's autoencoder, MSE + Adam, automatic
   optimisation with a validation loss (`val/loss`) for early stopping.
 - `ContextEncoderInpainting`: Pathak et al. 2016 on the shared GAN step:
   loss_G = wtl2 * L2 + (1 - wtl2) * adversarial, the L2 over the predicted patch with

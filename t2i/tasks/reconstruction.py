@@ -1,4 +1,4 @@
-"""The seed's regression models, trained with MSE (automatic optimisation):
+"""The source report's regression models, trained with MSE (automatic optimisation):
 
 - `FeatureToImage` ("GNN", a generative CNN): a feature vector -> the image. The
   features are the data's attribute vector (shapes: shape, size[, x, y[, filled]]) or,
@@ -172,7 +172,7 @@ class ReconstructionTask(pl.LightningModule):
 
 # --------------------------------------------------------------- GNN
 class FeatureToImage(ReconstructionTask):
-    """The seed's generative CNN: features -> image, MSE. `features`: "attributes"
+    """The source report's generative CNN: features -> image, MSE. `features`: "attributes"
     (`batch["attributes"]`) or "autoencoder" (the frozen encoder of the autoencoder
     checkpoint `ae_ckpt`, coding the image); giving `ae_ckpt` implies "autoencoder"."""
 

@@ -137,7 +137,7 @@ class SentimentClassifier(CPUThreads, pl.LightningModule):
         values = metrics.compute_and_reset()
         logs = {f"{stage}/{k}": v for k, v in values.items()}
         if stage == "val":
-            logs["val/error"] = 1.0 - values["acc"]  # the seed's curve: validation error per epoch
+            logs["val/error"] = 1.0 - values["acc"]  # the source report's curve: validation error per epoch
         self.log_dict(logs, prog_bar=stage == "val")
         return values
 

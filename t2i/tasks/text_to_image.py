@@ -3,7 +3,7 @@
 - `GANCLS`: Reed et al. 2016. Sentence embedding -> 128-d -> joined with z; a
   matching-aware discriminator trained on (real, right text), (real, wrong text) and
   (fake, right text); one-sided label smoothing; optional GAN-INT.
-- `CondDCGANLSTM`: the seed's design. Every word drawn by a DCGAN generator, the
+- `CondDCGANLSTM`: the source report's design. Every word drawn by a DCGAN generator, the
   drawings fed in order through a convolutional LSTM; D judges the outputs after words
   1..n-1, and the output after the last word is pulled towards the caption's image.
 
@@ -213,13 +213,13 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
 
 
 class CondDCGANLSTM(TextToImageGAN):
-    """The seed's conditional DCGAN + LSTM (see t2i/nets/conv_lstm.py and
+    """The source report's conditional DCGAN + LSTM (see t2i/nets/conv_lstm.py and
     docs/text_to_image.md for the diagram).
 
     D's loss: BCE(D(real), 1 - smoothing) + BCE(D(output_t), 0) over t = 1..n-1.
     G's loss: BCE(D(output_t), 1) over t = 1..n-1 + λ·‖output_n − image‖₂ / √(C·S·S).
     The distance is divided by √(pixel count) (an RMS distance) so one λ means the same
-    at 32x32 and 64x64. D is unconditional, as in the seed: the caption reaches the
+    at 32x32 and 64x64. D is unconditional, as in the source report: the caption reaches the
     final image only through the distance term, which is what ties it to the text.
     """
 
