@@ -109,18 +109,26 @@ RETIRED_BY_TARGET = {"t2i.tasks.dcgan.DCGAN": {"ema_decay": 0.0},
                      "t2i.tasks.dcgan_ae.DCGANAEFeatures": {"ema_decay": 0.0}}
 
 
+def without_retired(target: str, settings: dict) -> dict:
+    """`settings` (a stored model config) without the options this version no longer has."""
+    retired = {**RETIRED, **RETIRED_BY_TARGET.get(target, {})}
+    valid = parameters(get_object(target))
+    out = {}
+    for key, value in settings.items():
+        if key in retired and (valid is None or key not in valid):
+            if value != retired[key]:
+                raise ConfigError(f"the stored model.{key}={value!r} is an option this version removed (only "
+                                  f"{retired[key]!r} loads): use the version that trained it")
+            continue
+        out[key] = value
+    return out
+
+
 def drop_retired(cfg: DictConfig) -> DictConfig:
     """A stored (checkpoint) config without the options this version no longer has."""
     model = cfg.get("model")
-    if not isinstance(model, DictConfig):
-        return cfg
-    retired = {**RETIRED, **RETIRED_BY_TARGET.get(model.get("_target_"), {})}
-    valid = parameters(get_object(model._target_)) if "_target_" in model else None
-    for key, off in retired.items():
-        if key not in model or (valid is not None and key in valid):
-            continue
-        if model[key] != off:
-            raise ConfigError(f"the checkpoint's model.{key}={model[key]!r} is an option this version removed "
-                              f"(only {off!r} loads): evaluate it with the version that trained it")
-        del model[key]
+    if isinstance(model, DictConfig) and "_target_" in model:
+        kept = without_retired(model._target_, OmegaConf.to_container(model, resolve=False))
+        for key in [k for k in model if k not in kept]:
+            del model[key]
     return cfg
