@@ -79,11 +79,11 @@ class Generator:
         name = config.get("architecture")
         if name not in ARCHITECTURES:
             raise ValueError(f"{folder / CONFIG}: unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})")
-        cls = ARCHITECTURES[name]
-        settings = without_retired(f"{cls.__module__}.{cls.__qualname__}", config["model"])
+        task = ARCHITECTURES[name]
+        settings = without_retired(f"{task.__module__}.{task.__qualname__}", config["model"])
         if "ema_decay" in settings:
             settings["ema_decay"] = 0.0  # the exported weights already are the average
-        model = cls(optimizer_g=None, optimizer_d=None, **settings)
+        model = task(optimizer_g=None, optimizer_d=None, **settings)
         model.generator.load_state_dict(load_file(folder / WEIGHTS))
         text = None
         if config.get("text") is not None:
