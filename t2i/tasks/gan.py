@@ -108,7 +108,7 @@ class GANTask(pl.LightningModule):
         rank = self.global_rank if self._trainer is not None else 0
         g = torch.Generator(device=self.device).manual_seed(
             (self.seed * 1_000_003 + rank * 7_919 + step * 31 + stream) % (2 ** 63))
-        if self.noise_kind == "uniform":  # the source report's choice: U(-1, 1)
+        if self.noise_kind == "uniform":  # the seed's choice: U(-1, 1)
             return torch.rand(n, self.nz, generator=g, device=self.device).mul_(2).sub_(1)
         return torch.randn(n, self.nz, generator=g, device=self.device)
 
