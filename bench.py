@@ -5,7 +5,7 @@ Times, in one run on one machine:
           Lightning Trainer, against the canonical loop of pytorch/examples' dcgan over
           the same Generator/Discriminator (interleaved A B B A ..., medians);
   t2i     the text-to-image models' step (--t2i-models, default gan_cls; e.g.
-          gan_cls,df_gan,cond_dcgan_lstm to compare GAN-CLS, DF-GAN and the seed's model);
+          gan_cls,df_gan,cond_dcgan_lstm to compare GAN-CLS, DF-GAN and the source report's model);
   loader  every data module's loader from its cache, in samples/s, against the fastest
           step measured (how many times faster the data comes than the step eats it);
   amp     on a GPU: bf16-mixed + channels_last against fp32 (Lightning step).
@@ -63,8 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated model configs (conf/model/<name>.yaml) timed on captioned shapes, "
                         "e.g. gan_cls,df_gan,cond_dcgan_lstm; the first also fills t2i.img_per_s")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: dcgan,t2i,seed,loaders")
-    p.add_argument("--seed-threads", default="1,2", help="thread counts the seed's-model profile runs at")
-    p.add_argument("--seed-overrides", default="", help="space-separated overrides for the seed's model "
+    p.add_argument("--seed-threads", default="1,2", help="thread counts the source report's-model profile runs at")
+    p.add_argument("--seed-overrides", default="", help="space-separated overrides for the source report's model "
                                                         "(e.g. 'model.d_word_samples=4')")
     p.add_argument("--quick", action="store_true", help="tiny datasets (a smoke test, not a measurement)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -306,23 +306,11 @@ def bench_amp(args, results: dict) -> None:
 
 
 # ------------------------------------------------------------------ text-to-image
-T2I_EXPERIMENT, T2I_MODEL = "shapes_t2i", "gan_cls"  # the experiment users train (GAN-CLS)
-
-
-def t2i_available(model: str = T2I_MODEL) -> str | None:
-    """Why the text-to-image step can't be timed, or None when it can."""
-    for path in ("t2i/tasks/text_to_image.py", f"conf/model/{model}.yaml", "conf/data/shapes_captions.yaml"):
-        if not (ROOT / path).exists():
-            return f"{path} does not exist yet"
-    return None
+T2I_EXPERIMENT, T2I_MODEL = "shapes_text_to_image", "gan_cls"  # the experiment users train (GAN-CLS)
 
 
 def t2i_config(args, model: str = T2I_MODEL):
-    if (ROOT / "conf" / "experiment" / f"{T2I_EXPERIMENT}.yaml").exists():
-        base = [f"experiment={T2I_EXPERIMENT}", f"model={model}"]
-    else:
-        base = [NO_EXPERIMENT, "data=shapes_captions", f"model={model}"]
-    return compose(path_overrides(args) + base + [
+    return compose(path_overrides(args) + [f"experiment={T2I_EXPERIMENT}", f"model={model}",
         f"data.image_size={args.image_size}", f"data.batch_size={args.batch_size}", "data.num_workers=0",
         f"data.splits=[{4 * args.batch_size},{args.batch_size},{args.batch_size}]"])
 
@@ -350,13 +338,6 @@ def bench_t2i(args, results: dict) -> None:
     models = [m.strip() for m in args.t2i_models.split(",") if m.strip()] or [T2I_MODEL]
     for i, model in enumerate(models):
         first = i == 0  # the first model also fills the plain t2i.* keys (what the loaders compare with)
-        reason = t2i_available(model)
-        if reason:
-            print(f"t2i: {model} skipped ({reason})", flush=True)
-            results[f"t2i.{model}.img_per_s"] = None
-            if first:
-                results.update({"t2i.img_per_s": None, "t2i.skipped": reason})
-            continue
         print(f"t2i: {model} on captioned shapes, batch {args.batch_size}, {args.image_size}x{args.image_size}",
               flush=True)
         try:
@@ -374,7 +355,7 @@ def bench_t2i(args, results: dict) -> None:
             results.update({"t2i.img_per_s": statistics.median(runs), "t2i.model": model, "t2i.runs": runs})
 
 
-# ------------------------------------------------------------------ the seed's model at Flickr settings
+# ------------------------------------------------------------------ the source report's model at Flickr settings
 # Caption lengths of Flickr8k.token.txt's 40,460 captions (t2i.text.tokenize, max_words 25): how many
 # have 1, 2, ..., 25 words (mean 10.8). The bench draws its batch's lengths from them.
 FLICKR8K_LENGTHS = [2, 25, 177, 464, 1164, 2633, 3378, 3893, 4421, 4551, 4204, 3702, 3103, 2525, 1798,
@@ -395,10 +376,10 @@ def seed_batch(args, words: int | None = None) -> dict:
 
 
 def seed_task(args, overrides: list[str] = ()):
-    """CondDCGANLSTM as `experiment=flickr_t2i` builds it (conf/model/cond_dcgan_lstm.yaml)."""
+    """CondDCGANLSTM as `experiment=flickr_cond_dcgan_lstm` builds it (conf/model/cond_dcgan_lstm.yaml)."""
     import hydra
 
-    cfg = compose(path_overrides(args) + ["experiment=flickr_t2i", f"data.image_size={args.image_size}",
+    cfg = compose(path_overrides(args) + ["experiment=flickr_cond_dcgan_lstm", f"data.image_size={args.image_size}",
                                           f"data.batch_size={args.batch_size}", *overrides])
     torch.manual_seed(args.seed)
     return hydra.utils.instantiate(cfg.model)
@@ -498,7 +479,7 @@ def profile_seed(args, task, batch: dict, repeats: int = 3) -> tuple[dict, dict]
 
 
 def bench_seed(args, results: dict) -> None:
-    """The seed's model (CondDCGANLSTM) at the Flickr settings: where a step's time goes,
+    """The source report's model (CondDCGANLSTM) at the Flickr settings: where a step's time goes,
     and its steps/s through the Lightning step, at 1 and 2 threads, with Flickr8k's
     caption lengths and with every caption 25 words long."""
     for threads in args.seed_threads:

@@ -43,7 +43,6 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--up", default="deconv", choices=["deconv", "nearest"])
     p.add_argument("--r1", type=float, default=0.0, help="R1 gamma (0: off)")
     p.add_argument("--r1every", type=int, default=1)
-    p.add_argument("--sn", action="store_true", help="spectral norm in D")
     p.add_argument("--ema", type=float, default=0.0)
     p.add_argument("--d-norm", default="batch", choices=["batch", "none"], help="D's feature-stage norm")
     p.add_argument("--loss", default="bce", choices=["bce", "hinge"])
@@ -92,14 +91,14 @@ def main() -> None:
     space = feature_space(OmegaConf.create({"feature_extractor": "domain", "batch_size": 250}), data, a.cache_dir)
     real_features = space.extract(real)
 
-    G, D = Generator(100, a.ngf, 1, 32, upsample=a.up), Discriminator(1, a.ndf, 32, spectral_norm=a.sn)
+    G, D = Generator(100, a.ngf, 1, 32, upsample=a.up), Discriminator(1, a.ndf, 32)
     if a.d_norm == "none":
         D.features = torch.nn.Sequential(*[torch.nn.Identity() if isinstance(m, torch.nn.BatchNorm2d) else m
                                            for m in D.features])
     G_ema = copy.deepcopy(G).requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), a.lr, betas=(a.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), a.lr_d or a.lr, betas=(a.beta1, 0.999))
-    def noise(n: int) -> torch.Tensor:  # the seed's U(-1, 1), optionally with a one-hot tail
+    def noise(n: int) -> torch.Tensor:  # the source report's U(-1, 1), optionally with a one-hot tail
         z = torch.rand(n, 100) * 2 - 1
         if a.categorical:
             z[:, 100 - a.categorical:] = torch.nn.functional.one_hot(torch.randint(a.categorical, (n,)),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The seed's circle/square study, end to end: sweeps, then one report per question.
+# The source report's circle/square study, end to end: sweeps, then one report per question.
 #
 #   scripts/shapes_study.sh [OUT]        (default OUT=outputs/shapes_study)
 #
@@ -25,8 +25,8 @@ COMMON="seed=$SEED trainer.enable_progress_bar=false paths.cache_dir=$OUT/.cache
 train() { echo "+ train.py $*"; $PY train.py "$@" $COMMON; }
 report() { echo "+ report.py $*"; $PY report.py "$@"; }
 
-# 1. Generative CNN: 2 vs 4 features x outline vs filled x three position schemes (12 runs).
-train -m experiment=shapes_gnn data.num_features=2,4 data.fill=outline,filled \
+# 1. Generative CNN (model=deconv): 2 vs 4 features x outline vs filled x three position schemes (12 runs).
+train -m experiment=shapes_deconv data.num_features=2,4 data.fill=outline,filled \
   data.position=fixed,random,circle_fixed_square_quadrant trainer.max_epochs="$GNN_EPOCHS" \
   hydra.sweep.dir="$OUT/gnn"
 
@@ -36,23 +36,23 @@ train -m experiment=shapes_autoencoder model.bottleneck=4,5,100 trainer.max_epoc
 ae() { echo "$OUT/autoencoder/bottleneck$1/checkpoints/last.ckpt"; }
 
 # 3. Generative CNN on the autoencoders' features, against the 5 true attributes on the same data.
-train -m experiment=shapes_gnn_from_ae model.ae_ckpt="$(ae 4),$(ae 5),$(ae 100)" \
+train -m experiment=shapes_deconv_from_ae model.ae_ckpt="$(ae 4),$(ae 5),$(ae 100)" \
   trainer.max_epochs="$GNN_EPOCHS" hydra.sweep.dir="$OUT/gnn_from_ae"
-train experiment=shapes_gnn data.num_features=5 data.fill=random trainer.max_epochs="$GNN_EPOCHS" \
+train experiment=shapes_deconv data.num_features=5 data.fill=random trainer.max_epochs="$GNN_EPOCHS" \
   hydra.run.dir="$OUT/gnn_from_ae/true_attributes"
 
 # 4. DCGAN fed the autoencoder's 100 features vs 100 uniform(-1, 1) numbers; FID in the
-#    shapes domain-classifier feature space (evaluate_after_fit writes metrics.json).
-train experiment=shapes_dcgan trainer.max_steps="$GAN_STEPS" evaluate_after_fit=true \
+#    shapes domain-classifier feature space (the evaluation after fit writes metrics.json).
+train experiment=shapes_dcgan trainer.max_steps="$GAN_STEPS" \
   hydra.run.dir="$OUT/dcgan/uniform_noise"
 train experiment=shapes_dcgan_ae_features model.ae_ckpt="$(ae 100)" trainer.max_steps="$GAN_STEPS" \
-  evaluate_after_fit=true hydra.run.dir="$OUT/dcgan/ae_features"
+  hydra.run.dir="$OUT/dcgan/ae_features"
 
 # 5. The same pair on MNIST, when the MNIST files are there.
 if [[ -n "${MNIST_ROOT:-}" && -f "$MNIST_ROOT/MNIST/raw/train-images-idx3-ubyte" ]]; then
   train experiment=mnist_autoencoder data.root="$MNIST_ROOT" hydra.run.dir="$OUT/mnist/autoencoder"
   train experiment=mnist_dcgan data.root="$MNIST_ROOT" evaluate_after_fit=true hydra.run.dir="$OUT/mnist/uniform_noise"
-  train experiment=mnist_dcgan_ae_features data.root="$MNIST_ROOT" evaluate_after_fit=true \
+  train experiment=mnist_dcgan_ae_features data.root="$MNIST_ROOT" \
     model.ae_ckpt="$OUT/mnist/autoencoder/checkpoints/last.ckpt" hydra.run.dir="$OUT/mnist/ae_features"
 else
   echo "MNIST pair skipped: set MNIST_ROOT=DIR (DIR/MNIST/raw/*-ubyte) to include it"

@@ -28,6 +28,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torchvision.utils import save_image
 
+from t2i.config_check import without_retired
 from t2i.data.captions import CaptionDataModule
 from t2i.images import grid, to_pil
 from t2i.run import load_checkpoint
@@ -78,8 +79,11 @@ class Generator:
         name = config.get("architecture")
         if name not in ARCHITECTURES:
             raise ValueError(f"{folder / CONFIG}: unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})")
-        settings = {**config["model"], "ema_decay": 0.0}  # the exported weights already are the average
-        model = ARCHITECTURES[name](optimizer_g=None, optimizer_d=None, **settings)
+        task = ARCHITECTURES[name]
+        settings = without_retired(f"{task.__module__}.{task.__qualname__}", config["model"])
+        if "ema_decay" in settings:
+            settings["ema_decay"] = 0.0  # the exported weights already are the average
+        model = task(optimizer_g=None, optimizer_d=None, **settings)
         model.generator.load_state_dict(load_file(folder / WEIGHTS))
         text = None
         if config.get("text") is not None:

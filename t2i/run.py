@@ -17,6 +17,7 @@ from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnStop
 from t2i.callbacks.eval_monitor import EvalMonitor
 from t2i.callbacks.progress import progress_bars
 from t2i.checks import check_config, check_same_model, read_checkpoint
+from t2i.config_check import check_keys, drop_retired
 from t2i.errors import CheckpointError, ConfigError, RunStopped
 from t2i.generator import ImageGenerator, is_text_to_image
 from t2i.images import grid, to_unit
@@ -63,6 +64,7 @@ def train(cfg: DictConfig) -> dict:
     """Fit (or resume), then optionally evaluate. Returns the final logged metrics. Holds
     the run folder's lock throughout (rank 0; the other ranks write where it says)."""
     check_config(cfg)
+    check_keys(cfg)
     if not is_main_process():  # DDP ranks > 0: rank 0 has checked the folder and holds it
         last = output_dir(cfg) / "checkpoints" / "last.ckpt"
         given = cfg.get("ckpt_path") or None
@@ -172,7 +174,7 @@ def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None):
     ckpt = read_checkpoint(path)
     if "t2i_config" not in ckpt:
         raise CheckpointError(f"{path} has no stored t2i config: was it written by this project's train.py?")
-    cfg = OmegaConf.create(ckpt["t2i_config"])
+    cfg = drop_retired(OmegaConf.create(ckpt["t2i_config"]))
     if overrides is not None:
         cfg = OmegaConf.merge(cfg, overrides)
     datamodule, model = build(cfg)
@@ -201,6 +203,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if not cfg.get("ckpt_path"):
         raise ConfigError("evaluate.py needs ckpt_path=PATH/TO/last.ckpt")
     check_config(cfg)
+    check_keys(cfg)
     overrides = OmegaConf.create({"eval": OmegaConf.to_container(cfg.eval)})
     data_overrides = {k: v for k, v in (cfg.get("data") or {}).items() if v is not None}
     if data_overrides:  # e.g. data.root=... given on the command line
@@ -275,7 +278,7 @@ def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
         model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
         if not hasattr(datamodule, "encode") or not is_text_to_image(model):
             raise CheckpointError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
-                                  "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_t2i)")
+                                  "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_gan_cls)")
         model.to(device)
         encoded = datamodule.encode(texts)
         images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.run import build, train
@@ -27,21 +26,6 @@ def test_nets_shapes(size, cond_dim):
     x = g(torch.randn(4, 10), cond)
     assert x.shape == (4, 3, size, size) and x.abs().max() <= 1
     assert d(x, cond).shape == (4,)
-
-
-@pytest.mark.parametrize("size", [32, 64])
-@pytest.mark.parametrize("upsample", ["nearest", "deconv"])
-def test_full_res_conv_draws_the_image_from_full_resolution_features(size, upsample):
-    def has_full_resolution_detail(x):  # not half-resolution maps, nor their nearest-neighbour copies
-        return x.shape[-1] == size and not torch.equal(x, F.interpolate(x[..., ::2, ::2], scale_factor=2))
-
-    seen = {}
-    for full_res in (False, True):
-        g = Generator(nz=10, ngf=8, nc=3, image_size=size, upsample=upsample, full_res_conv=full_res)
-        last = [m for m in g.net if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))][-1]
-        last.register_forward_hook(lambda m, inputs, out: seen.update({full_res: inputs[0]}))
-        assert g(torch.randn(2, 10)).shape == (2, 3, size, size)
-    assert not has_full_resolution_detail(seen[False]) and has_full_resolution_detail(seen[True])
 
 
 def test_bad_image_size():

@@ -1,4 +1,4 @@
-"""The seed's circle/square study nets: a deconvolution network ("generative CNN")
+"""The source report's circle/square study nets: a deconvolution network ("generative CNN")
 mapping a feature vector to an image, and a convolutional autoencoder whose decoder
 is the same deconvolution network. DCGAN-shaped (4x4 kernels, stride 2, batch norm),
 for 32x32 and 64x64 images."""

@@ -1,4 +1,4 @@
-"""A convolutional LSTM (Shi et al. 2015) and the seed's conditional generator built
+"""A convolutional LSTM (Shi et al. 2015) and the source report's conditional generator built
 around it (`cond_dcgan_lstm`):
 
     word_t (+ z) --DCGAN word generator--> map_t (S x S) --ConvLSTM--> h_t --1x1 conv, tanh--> output_t
@@ -107,7 +107,7 @@ class WordGenerator(nn.Module):
 
 
 class WordSequenceGenerator(nn.Module):
-    """The seed's generator. forward(z, word_vectors, length) -> every step's output
+    """The source report's generator. forward(z, word_vectors, length) -> every step's output
     (B, T, nc, S, S), T = the longest caption in the batch; output `length-1` of each
     caption is its image (`final`), the ones before it are partial drawings."""
 

@@ -41,14 +41,10 @@ class Generator(nn.Module):
     """z (B, nz) [+ condition (B, cond_dim)] -> image (B, nc, S, S) in [-1, 1].
     `upsample`: "deconv" (stride-2 transposed convolutions, the paper's) or "nearest"
     (nearest-neighbour 2x + 3x3 convolution, Odena et al. 2016): transposed convolutions
-    leave a checkerboard that breaks thin lines into dots (the shapes' 1-pixel outlines).
-    `full_res_conv`: the last 2x stage makes `ngf // 2` feature maps at the image's size
-    (batch norm, ReLU) and one more 3x3 convolution draws the image from them. Without it
-    (the paper's layout) the image is a linear function of half-resolution features, which
-    leaves little room for 1-pixel detail."""
+    leave a checkerboard that breaks thin lines into dots (the shapes' 1-pixel outlines)."""
 
     def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3, image_size: int = 64, cond_dim: int = 0,
-                 upsample: str = "deconv", full_res_conv: bool = False):
+                 upsample: str = "deconv"):
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
@@ -59,11 +55,7 @@ class Generator(nn.Module):
         for _ in range(n - 1):
             layers += [*_up(width, width // 2, upsample), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
             width //= 2
-        if full_res_conv:
-            layers += [*_up(width, width // 2, upsample), nn.BatchNorm2d(width // 2), nn.ReLU(True),
-                       nn.Conv2d(width // 2, nc, 3, 1, 1, bias=False), nn.Tanh()]
-        else:
-            layers += [*_up(width, nc, upsample), nn.Tanh()]
+        layers += [*_up(width, nc, upsample), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.nz, self.cond_dim = nz, cond_dim
         self.apply(dcgan_init)
@@ -77,23 +69,19 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """image (B, nc, S, S) [+ condition (B, cond_dim)] -> one logit per image.
     A condition is tiled over the 4x4 feature map and joined before the last
-    convolution, as in GAN-CLS. `spectral_norm=True` (Miyato et al. 2018) replaces the
-    feature stages' batch norm by spectral normalisation of every convolution."""
+    convolution, as in GAN-CLS."""
 
-    def __init__(self, nc: int = 3, ndf: int = 64, image_size: int = 64, cond_dim: int = 0,
-                 spectral_norm: bool = False):
+    def __init__(self, nc: int = 3, ndf: int = 64, image_size: int = 64, cond_dim: int = 0):
         super().__init__()
         n = num_stages(image_size)
-        sn = nn.utils.spectral_norm if spectral_norm else (lambda conv: conv)
-        norm = (lambda width: nn.Identity()) if spectral_norm else nn.BatchNorm2d
-        layers = [sn(nn.Conv2d(nc, ndf, 4, 2, 1, bias=False)), nn.LeakyReLU(0.2, True)]
+        layers = [nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         width = ndf
         for _ in range(n - 1):
-            layers += [sn(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False)),
-                       norm(width * 2), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
+                       nn.LeakyReLU(0.2, True)]
             width *= 2
         self.features = nn.Sequential(*layers)
-        head = [sn(nn.Conv2d(width, 1, 4, 1, 0, bias=False))]
+        head = [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]
         if cond_dim:
             head = [nn.Conv2d(width + cond_dim, width, 1, 1, 0, bias=False),
                     nn.BatchNorm2d(width), nn.LeakyReLU(0.2, True)] + head

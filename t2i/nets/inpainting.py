@@ -1,7 +1,7 @@
 """Inpainting nets: the masked 64x64 image (+ a caption feature vector, joined at the
 bottleneck) -> the hidden centre.
 
-- `CNNAutoencoder`: the seed's model: 3x3 convolutions with batch norm and ReLU, 2x2
+- `CNNAutoencoder`: the source report's model: 3x3 convolutions with batch norm and ReLU, 2x2
   max pooling down to 4x4, 2x nearest upsampling back up to the 32x32 centre.
 - `ContextEncoder`: Pathak et al. 2016: strided 4x4 convolutions down to a 1x1
   bottleneck, transposed convolutions up to the centre plus an `overlap` ring.

@@ -1,5 +1,5 @@
 """Recurrent text classifier: embedding -> RNN | GRU | LSTM over variable-length
-sequences -> dropout -> one logit per review (the seed's sentiment model).
+sequences -> dropout -> one logit per review (the source report's sentiment model).
 
 Padding never reaches the review vector. With `pack=True` the RNN runs over a
 PackedSequence. With `pack="auto"` (default) a one-directional RNN runs over the padded
@@ -21,7 +21,7 @@ POOLINGS = ("last", "max", "mean")
 
 class RecurrentClassifier(nn.Module):
     """`pooling` turns the per-word outputs into one review vector: `last` is the final
-    hidden state (the seed's; with packing it is the state after the last real word, not
+    hidden state (the source report's; with packing it is the state after the last real word, not
     after padding), `max`/`mean` pool the outputs of every real word, which gives the
     gradient a short path to each word and trains faster on long reviews."""
 

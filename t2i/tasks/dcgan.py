@@ -1,44 +1,34 @@
-"""Unconditional DCGAN: non-saturating BCE-with-logits (Goodfellow et al.) or hinge loss,
-an optional R1 gradient penalty on real images (Mescheder et al. 2018), an optional
-spectrally normalised discriminator and an optional average of G's weights."""
+"""Unconditional DCGAN: non-saturating BCE-with-logits (Goodfellow et al.) and an optional
+lazy R1 gradient penalty on real images (Mescheder et al. 2018)."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from t2i.evaluation.generators import evaluate_generator
 from t2i.generator import ImageGenerator
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.tasks.cpu_threads import CPUThreads
-from t2i.tasks.ema import GeneratorEMA
 from t2i.tasks.gan import GANTask, bce, r1_penalty
 
-LOSSES = ("bce", "hinge")
 
-
-class DCGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
+class DCGAN(ImageGenerator, CPUThreads, GANTask):
     def __init__(self, channels: int = 3, image_size: int = 64, ngf: int = 64, ndf: int = 64,
-                 label_smoothing: float = 0.0, loss: str = "bce", spectral_norm: bool = False, upsample: str = "deconv",
-                 full_res_conv: bool = False, ema_decay: float = 0.0, r1_gamma: float = 0.0, r1_every: int = 1,
-                 cpu_threads: int | None = None, **gan_kw):
-        super().__init__(**gan_kw)
-        if loss not in LOSSES:
-            raise ValueError(f"model.loss must be one of {LOSSES}, got {loss!r}")
+                 label_smoothing: float = 0.0, upsample: str = "deconv", r1_gamma: float = 0.0, r1_every: int = 1,
+                 cpu_threads: int | None = None, channels_last: bool = True, **gan_kw):
+        super().__init__(channels_last=channels_last, **gan_kw)
         if r1_gamma < 0:
             raise ValueError(f"model.r1_gamma must be >= 0 (0 turns the penalty off), got {r1_gamma}")
         if r1_every < 1:
             raise ValueError(f"model.r1_every must be >= 1 (D steps between penalties), got {r1_every}")
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
-        self.generator = Generator(self.nz, ngf, channels, image_size, upsample=upsample,
-                                   full_res_conv=full_res_conv)
-        self.discriminator = Discriminator(channels, ndf, image_size, spectral_norm=spectral_norm)
-        self.real_label = 1.0 - label_smoothing  # one-sided smoothing (bce only)
-        self.loss_kind, self.r1_gamma, self.r1_every = loss, r1_gamma, r1_every
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
+        self.generator = Generator(self.nz, ngf, channels, image_size, upsample=upsample)
+        self.discriminator = Discriminator(channels, ndf, image_size)
+        self.real_label = 1.0 - label_smoothing  # one-sided smoothing
+        self.r1_gamma, self.r1_every = r1_gamma, r1_every
         self.init_cpu_threads(cpu_threads)
-        self.init_ema(ema_decay)
 
     def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
-        return self.drawing_generator()(z)
+        return self.generator(z)
 
     def discriminator_loss(self, batch, fake):
         # lazy R1 (StyleGAN2): every r1_every-th step, weighted r1_every times, at a fraction of the cost
@@ -46,10 +36,7 @@ class DCGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
         real = batch["image"].detach().requires_grad_(penalise)
         real_logits = self.discriminator(real)
         fake_logits = self.discriminator(fake)
-        if self.loss_kind == "hinge":
-            loss = F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
-        else:
-            loss = bce(real_logits, self.real_label) + bce(fake_logits, 0.0)
+        loss = bce(real_logits, self.real_label) + bce(fake_logits, 0.0)
         logs = {"train/d_real": torch.sigmoid(real_logits).mean(), "train/d_fake": torch.sigmoid(fake_logits).mean()}
         if penalise:
             # R1: D's gradient norm on real images, pushed to 0; it keeps D from racing ahead of G
@@ -60,7 +47,7 @@ class DCGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
 
     def generator_loss(self, batch, fake):
         logits = self.discriminator(fake)
-        loss = -logits.mean() if self.loss_kind == "hinge" else bce(logits, 1.0)
+        loss = bce(logits, 1.0)
         return loss, {"train/d_fake_g": torch.sigmoid(logits).mean()}
 
     def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:

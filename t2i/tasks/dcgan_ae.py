@@ -1,4 +1,4 @@
-"""DCGAN fed an autoencoder's features instead of noise (the seed's last circle/square
+"""DCGAN fed an autoencoder's features instead of noise (the source report's last circle/square
 experiment): the generator's input for each real image is the frozen AE encoder's
 code of that image, where the plain DCGAN draws z ~ U(-1, 1). Everything else
 (nets, losses, the shared GAN step, FID evaluation) is the plain DCGAN's, so
@@ -16,7 +16,7 @@ class DCGANAEFeatures(DCGAN):
 
     def __init__(self, ae_ckpt: str | None = None, allow_untrained_encoder: bool = False, **dcgan_kw):
         super().__init__(**dcgan_kw)
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.encoder = load_frozen_encoder(ae_ckpt, self.hparams.channels, self.hparams.image_size,
                                            bool(allow_untrained_encoder), self.nz, "dcgan_ae_features")
         if self.encoder.bottleneck != self.nz:
@@ -33,4 +33,4 @@ class DCGANAEFeatures(DCGAN):
         # z (the noise the shared step draws) is unused: the input is the real image's code.
         with torch.no_grad():
             code = self.encoder(batch["image"])
-        return self.drawing_generator()(code)
+        return self.generator(code)

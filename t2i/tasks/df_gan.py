@@ -78,16 +78,15 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
                  text_batch_norm: bool = True, ngf: int = 32, ndf: int = 32,
                  d_gamma_init: float = 0.0, gp_weight: float = 2.0, gp_exponent: float = 6.0, gp_every: int = 1,
                  gp_sentence: bool = True, d_projection: bool = False,
-                 hard_negatives: bool = False, ema_decay: float = 0.0, **gan_kw):
-        gan_kw.setdefault("noise", "normal")
-        super().__init__(**gan_kw)
+                 hard_negatives: bool = False, ema_decay: float = 0.0, noise: str = "normal", **gan_kw):
+        super().__init__(noise=noise, **gan_kw)
         if gp_weight < 0:
             raise ValueError(f"model.gp_weight must be >= 0 (0 turns MA-GP off; the paper: 2), got {gp_weight}")
         if gp_exponent <= 0:
             raise ValueError(f"model.gp_exponent must be > 0 (the paper: 6), got {gp_exponent}")
         if int(gp_every) != gp_every or gp_every < 1:
             raise ValueError(f"model.gp_every must be an integer >= 1 (1: every D step, the paper), got {gp_every}")
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden,
                     text_batch_norm=text_batch_norm)
         self.generator = DFGenerator(self.nz, embedding_dim, channels, image_size, ngf, **text)

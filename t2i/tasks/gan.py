@@ -40,15 +40,14 @@ class GANTask(pl.LightningModule):
     `generate`, `discriminator_loss`, `generator_loss`, `preview` and `evaluate`."""
 
     def __init__(self, optimizer_g: Callable, optimizer_d: Callable, d_steps: int = 1,
-                 scheduler: Callable | None = None, nz: int = 100, noise: str = "uniform", seed: int = 0,
-                 channels_last: bool = False):
+                 nz: int = 100, noise: str = "uniform", seed: int = 0, channels_last: bool = False):
         super().__init__()
         if d_steps < 1:
             raise ValueError(f"model.d_steps must be >= 1, got {d_steps}")
         if noise not in NOISE_KINDS:
             raise ValueError(f"model.noise must be one of {NOISE_KINDS}, got {noise!r}")
         self.automatic_optimization = False
-        self.optimizer_g, self.optimizer_d, self.scheduler = optimizer_g, optimizer_d, scheduler
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.d_steps, self.nz, self.noise_kind, self.seed = d_steps, nz, noise, seed
         self.channels_last = channels_last
         # taken over from the Trainer, which refuses them under manual optimisation
@@ -201,17 +200,10 @@ class GANTask(pl.LightningModule):
         self.log_dict({"d": d_loss.detach().float(), "g": g_loss.detach().float()}, prog_bar=True,
                       logger=False, batch_size=n)
 
-    def on_train_epoch_end(self) -> None:
-        schedulers = self.lr_schedulers()
-        for sch in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
-            sch.step()
-
     def configure_optimizers(self):
         opt_g = self.optimizer_g(params=self.generator_parameters())
         opt_d = self.optimizer_d(params=self.discriminator_parameters())
-        if self.scheduler is None:
-            return [opt_g, opt_d]
-        return [opt_g, opt_d], [self.scheduler(optimizer=opt_g), self.scheduler(optimizer=opt_d)]
+        return [opt_g, opt_d]
 
     # ------------------------------------------------------------ sampling
     def preview(self, batch: dict) -> torch.Tensor:

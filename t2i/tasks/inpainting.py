@@ -1,7 +1,7 @@
 """Inpainting tasks: fill the hidden 32x32 centre of a 64x64 image from its border (and
 caption features).
 
-- `CNNAutoencoderInpainting`: the seed's autoencoder, MSE + Adam, automatic
+- `CNNAutoencoderInpainting`: the source report's autoencoder, MSE + Adam, automatic
   optimisation with a validation loss (`val/loss`) for early stopping.
 - `ContextEncoderInpainting`: Pathak et al. 2016 on the shared GAN step:
   loss_G = wtl2 * L2 + (1 - wtl2) * adversarial, the L2 over the predicted patch with
@@ -90,11 +90,10 @@ class InpaintingEvaluation:
 class CNNAutoencoderInpainting(InpaintingEvaluation, pl.LightningModule):
     def __init__(self, optimizer: Callable, channels: int = 3, image_size: int = 64, hole_size: int = 32,
                  width: int = 32, text_proj: int = 128, residual: bool = True, captions: str = "none",
-                 bow_size: int = 1000, word2vec_dim: int = 100, flip: bool = True, max_shift: int = 8, seed: int = 0,
-                 scheduler: Callable | None = None):
+                 bow_size: int = 1000, word2vec_dim: int = 100, flip: bool = True, max_shift: int = 8, seed: int = 0):
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.optimizer, self.scheduler, self.hole_size = optimizer, scheduler, hole_size
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer, self.hole_size = optimizer, hole_size
         self.flip, self.max_shift, self.seed = flip, max_shift, seed
         text_dim = caption_feature_dim(captions, bow_size, word2vec_dim)
         self.net = CNNAutoencoder(channels, image_size, hole_size, width, text_dim, text_proj, residual)
@@ -114,10 +113,7 @@ class CNNAutoencoderInpainting(InpaintingEvaluation, pl.LightningModule):
         self.log("val/loss", self._loss(batch), prog_bar=True, on_epoch=True, batch_size=batch["image"].shape[0])
 
     def configure_optimizers(self):
-        opt = self.optimizer(params=self.parameters())
-        if self.scheduler is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": self.scheduler(optimizer=opt)}
+        return self.optimizer(params=self.parameters())
 
 
 # ----------------------------------------------------------------- context encoder
@@ -128,7 +124,7 @@ class ContextEncoderInpainting(InpaintingEvaluation, GANTask):
                  bow_size: int = 1000, word2vec_dim: int = 100, flip: bool = True, max_shift: int = 8, **gan_kw):
         gan_kw.setdefault("nz", 1)  # the context encoder draws no noise
         super().__init__(**gan_kw)
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         if not 0.0 <= wtl2 <= 1.0:
             raise ValueError(f"model.wtl2 must be in [0, 1], got {wtl2}")
         if overlap_pred < 0 or overlap_weight < 0:

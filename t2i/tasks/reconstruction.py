@@ -1,4 +1,4 @@
-"""The seed's regression models, trained with MSE (automatic optimisation):
+"""The source report's regression models, trained with MSE (automatic optimisation):
 
 - `FeatureToImage` ("GNN", a generative CNN): a feature vector -> the image. The
   features are the data's attribute vector (shapes: shape, size[, x, y[, filled]]) or,
@@ -80,9 +80,9 @@ class ReconstructionTask(pl.LightningModule):
 
     frozen: tuple[str, ...] = ()  # submodules kept in eval mode and out of the optimiser
 
-    def __init__(self, optimizer: Callable, scheduler: Callable | None = None):
+    def __init__(self, optimizer: Callable):
         super().__init__()
-        self.optimizer, self.scheduler = optimizer, scheduler
+        self.optimizer = optimizer
 
     def predict(self, batch: dict) -> torch.Tensor:
         raise NotImplementedError
@@ -110,10 +110,7 @@ class ReconstructionTask(pl.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
-        opt = self.optimizer(params=params)
-        if self.scheduler is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": self.scheduler(optimizer=opt)}
+        return self.optimizer(params=params)
 
     # ------------------------------------------------------------ pictures
     def preview(self, batch: dict) -> torch.Tensor:
@@ -131,22 +128,21 @@ class ReconstructionTask(pl.LightningModule):
 
 # --------------------------------------------------------------- GNN
 class FeatureToImage(ReconstructionTask):
-    """The seed's generative CNN: features -> image, MSE. `features`: "attributes"
+    """The source report's generative CNN: features -> image, MSE. `features`: "attributes"
     (`batch["attributes"]`) or "autoencoder" (the frozen encoder of the autoencoder
     checkpoint `ae_ckpt`, coding the image); giving `ae_ckpt` implies "autoencoder"."""
 
     def __init__(self, optimizer: Callable, channels: int = 1, image_size: int = 32,
                  in_features: int | None = None, width: int = 32, features: str = "attributes",
-                 ae_ckpt: str | None = None, allow_untrained_encoder: bool = False,
-                 scheduler: Callable | None = None):
-        super().__init__(optimizer, scheduler)
+                 ae_ckpt: str | None = None, allow_untrained_encoder: bool = False):
+        super().__init__(optimizer)
         if features not in FEATURE_SOURCES:
             raise ValueError(f"model.features must be one of {FEATURE_SOURCES}, got {features!r}")
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer"])
         self.encoder = None
         if ae_ckpt or features == "autoencoder":
             self.encoder = load_frozen_encoder(ae_ckpt, channels, image_size, bool(allow_untrained_encoder),
-                                               in_features or 100, "shapes_gnn_from_ae")
+                                               in_features or 100, "shapes_deconv_from_ae")
             self.frozen = ("encoder",)
             if in_features not in (None, self.encoder.bottleneck):
                 raise ValueError(f"model.in_features={in_features} but the autoencoder's bottleneck is "
@@ -172,10 +168,9 @@ class FeatureToImage(ReconstructionTask):
 # --------------------------------------------------------------- autoencoder
 class Autoencoder(ReconstructionTask):
     def __init__(self, optimizer: Callable, channels: int = 1, image_size: int = 32, bottleneck: int = 100,
-                 width: int = 32, code_activation: str = "tanh", save_features: bool = True,
-                 scheduler: Callable | None = None):
-        super().__init__(optimizer, scheduler)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+                 width: int = 32, code_activation: str = "tanh", save_features: bool = True):
+        super().__init__(optimizer)
+        self.save_hyperparameters(ignore=["optimizer"])
         self.autoencoder = ConvAutoencoder(bottleneck, channels, image_size, width, code_activation)
         self.save_features = save_features
 

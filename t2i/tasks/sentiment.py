@@ -41,17 +41,17 @@ class SentimentClassifier(CPUThreads, pl.LightningModule):
                  hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.5,
                  embedding_dropout: float = 0.2, pooling: str = "last", pack: bool | str = "auto",
                  embedding_init: str = "random",
-                 word2vec: dict | None = None, lr_schedule: str = "cosine", scheduler: Callable | None = None,
+                 word2vec: dict | None = None, lr_schedule: str = "cosine",
                  cpu_threads: int | None = 1):
         super().__init__()
         if embedding_init not in ("random", "word2vec"):
             raise ValueError(f"model.embedding_init must be 'random' or 'word2vec', got {embedding_init!r}")
         if lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"model.lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer"])
         self.net = RecurrentClassifier(vocab_size, embedding_dim, hidden_size, encoder, num_layers, bidirectional,
                                        dropout, embedding_dropout, pooling, pack)
-        self.optimizer, self.scheduler, self.lr_schedule = optimizer, scheduler, lr_schedule
+        self.optimizer, self.lr_schedule = optimizer, lr_schedule
         check_settings(dict(word2vec or {}), WORD2VEC_KEYS, "model.word2vec")
         self.embedding_init, self.word2vec = embedding_init, dict(word2vec or {})
         self.init_cpu_threads(cpu_threads)  # 1: small RNN steps gain nothing from threads (t2i/tasks/cpu_threads.py)
@@ -113,7 +113,7 @@ class SentimentClassifier(CPUThreads, pl.LightningModule):
         values = metrics.compute_and_reset()
         logs = {f"{stage}/{k}": v for k, v in values.items()}
         if stage == "val":
-            logs["val/error"] = 1.0 - values["acc"]  # the seed's curve: validation error per epoch
+            logs["val/error"] = 1.0 - values["acc"]  # the source report's curve: validation error per epoch
         self.log_dict(logs, prog_bar=stage == "val")
         return values
 
@@ -142,13 +142,10 @@ class SentimentClassifier(CPUThreads, pl.LightningModule):
         self._train_seconds, self._train_reviews = 0.0, 0
 
     def configure_optimizers(self):
-        """The optimiser (Adam by default); `scheduler` (a partial taking the optimiser)
-        if given, else `lr_schedule`: cosine decays the rate per step to 5% over the
-        run's planned steps, so the final weights (those evaluated) are not caught
-        mid-oscillation; constant keeps it."""
+        """The optimiser (Adam by default) with `lr_schedule`: cosine decays the rate per
+        step to 5% over the run's planned steps, so the final weights (those evaluated)
+        are not caught mid-oscillation; constant keeps it."""
         optimizer = self.optimizer(params=self.parameters())
-        if self.scheduler is not None:
-            return {"optimizer": optimizer, "lr_scheduler": self.scheduler(optimizer=optimizer)}
         if self.lr_schedule == "constant":
             return optimizer
         total = self.trainer.estimated_stepping_batches

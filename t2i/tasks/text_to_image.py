@@ -3,7 +3,7 @@
 - `GANCLS`: Reed et al. 2016. Sentence embedding -> 128-d -> joined with z; a
   matching-aware discriminator trained on (real, right text), (real, wrong text) and
   (fake, right text); one-sided label smoothing; optional GAN-INT.
-- `CondDCGANLSTM`: the seed's design. Every word drawn by a DCGAN generator, the
+- `CondDCGANLSTM`: the source report's design. Every word drawn by a DCGAN generator, the
   drawings fed in order through a convolutional LSTM; D judges the outputs after words
   1..n-1, and the output after the last word is pulled towards the caption's image.
 
@@ -122,7 +122,7 @@ class TextToImageGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
 
     uses_text = True
 
-    def __init__(self, cpu_threads: int | None = None, **gan_kw):
+    def __init__(self, cpu_threads: int | None = 1, **gan_kw):
         super().__init__(**gan_kw)
         self.init_cpu_threads(cpu_threads)
 
@@ -177,7 +177,7 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
 
     def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400,
                  text_encoder: str = "mean", text_dim: int = 128, text_hidden: int = 256,
-                 text_batch_norm: bool = True, ngf: int = 64, ndf: int = 64, label_smoothing: float = 0.1,
+                 text_batch_norm: bool = True, ngf: int = 32, ndf: int = 32, label_smoothing: float = 0.1,
                  wrong_weight: float = 0.5,
                  interpolation_weight: float = 0.0, interpolation_beta: float = 0.5,
                  hard_negatives: bool = True, ema_decay: float = 0.0, upsample: str = "deconv",
@@ -192,7 +192,7 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
                              f"{interpolation_weight}")
         if r1_gamma < 0 or r1_every < 1:
             raise ValueError(f"model.r1_gamma must be >= 0 and model.r1_every >= 1, got {r1_gamma}, {r1_every}")
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.r1_gamma, self.r1_every = r1_gamma, r1_every
         text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden,
                     text_batch_norm=text_batch_norm)
@@ -252,16 +252,16 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
 
 
 class CondDCGANLSTM(TextToImageGAN):
-    """The seed's conditional DCGAN + LSTM (see t2i/nets/conv_lstm.py and
+    """The source report's conditional DCGAN + LSTM (see t2i/nets/conv_lstm.py and
     docs/text_to_image.md for the diagram).
 
     D's loss: BCE(D(real), 1 - smoothing) + BCE(D(output_t), 0) over t = 1..n-1.
     G's loss: BCE(D(output_t), 1) over t = 1..n-1 + λ·‖output_n − image‖₂ / √(C·S·S).
     The distance is divided by √(pixel count) (an RMS distance) so one λ means the same
-    at 32x32 and 64x64. D is unconditional, as in the seed: the caption reaches the
+    at 32x32 and 64x64. D is unconditional, as in the source report: the caption reaches the
     final image only through the distance term, which is what ties it to the text.
 
-    `d_word_samples=k` (not the seed's loss; null: every word output): D judges an
+    `d_word_samples=k` (not the source report's loss; null: every word output): D judges an
     unbiased sample of k word outputs per caption (`sample_words`), each weighted so the
     adversarial terms keep the faithful loss's expectation, at a fraction of D's cost.
     """
@@ -274,10 +274,10 @@ class CondDCGANLSTM(TextToImageGAN):
         if l2_weight < 0:
             raise ValueError(f"model.l2_weight (λ) must be >= 0, got {l2_weight}")
         if d_word_samples is not None and (int(d_word_samples) != d_word_samples or d_word_samples < 1):
-            raise ValueError(f"model.d_word_samples must be null (every word output, the seed's loss) or an "
-                             f"integer >= 1, got {d_word_samples}")
+            raise ValueError(f"model.d_word_samples must be null (every word output, the source report's loss) "
+                             f"or an integer >= 1, got {d_word_samples}")
         self.d_word_samples = None if d_word_samples is None else int(d_word_samples)
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.generator = WordSequenceGenerator(self.nz, embedding_dim, channels, image_size, ngf, map_channels,
                                                hidden_channels, kernel_size)
         self.discriminator = Discriminator(channels, ndf, image_size)

@@ -1,0 +1,108 @@
+"""One source of defaults: every conf/model/*.yaml states the same values as its
+`_target_`'s signature (followed through **kwargs into the base classes), so a task built
+in Python and one built from the config agree."""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+from hydra.utils import get_class
+from omegaconf import OmegaConf
+
+from t2i.config_check import check_keys, drop_retired, parameters
+from t2i.errors import ConfigError
+from t2i.run import train
+from tests.conftest import compose_config
+
+MODEL_DIR = Path(__file__).parents[1] / "conf" / "model"
+MODELS = sorted(p.stem for p in MODEL_DIR.glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (MODEL_DIR.parent / "experiment").glob("*.yaml"))
+
+
+def variant_keys(name: str) -> set[str]:
+    """The keys a variant file (one whose defaults list pulls in another model file of the
+    same `_target_`, e.g. df_gan_cpu on df_gan) sets on purpose; none for other files."""
+    raw = OmegaConf.load(MODEL_DIR / f"{name}.yaml")
+    bases = [d for d in raw.get("defaults", []) if isinstance(d, str) and (MODEL_DIR / f"{d}.yaml").exists()]
+    if not bases or "_target_" in raw:
+        return set()
+    return {k for k in raw if k != "defaults"}
+
+
+def has_interpolation(node) -> bool:
+    if not OmegaConf.is_config(node):
+        return False
+    return any(OmegaConf.is_interpolation(node, k) or has_interpolation(node._get_node(k)) for k in node)
+
+
+def stated_values(model) -> dict:
+    """The composed model group's own values: no ${data.*}/${seed} interpolations (the
+    config's to give) and no optimizer partials (torch's classes, not the task's)."""
+    out = {}
+    for key in model:
+        node = model._get_node(key)
+        if key.startswith("_") or OmegaConf.is_interpolation(model, key):
+            continue
+        if OmegaConf.is_config(node):
+            if "_partial_" in node or has_interpolation(node):
+                continue
+            out[key] = OmegaConf.to_container(node, resolve=True)
+        else:
+            out[key] = node._value()
+    return out
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_yaml_equals_the_signature_defaults(name, tmp_path):
+    """A variant file's own settings are its point; everything else must equal Python's."""
+    # ~experiment: the model file alone, without the default experiment's overrides
+    cfg = compose_config("train", ["~experiment", f"model={name}", f"paths.cache_dir={tmp_path}"], tmp_path)
+    target = cfg.model._target_
+    defaults = parameters(get_class(target))
+    drift, chosen = {}, variant_keys(name)
+    for key, value in stated_values(cfg.model).items():
+        assert key in defaults, f"conf/model/{name}.yaml: {key} is not a parameter of {target}"
+        default = defaults[key]
+        if default is inspect.Parameter.empty or key in chosen:
+            continue  # required in Python: the config is the one source
+        if default != value:
+            drift[key] = {"yaml": value, "python": default}
+    assert not drift, f"conf/model/{name}.yaml disagrees with {target}'s defaults: {drift}"
+
+
+# ------------------------------------------------------------ unknown keys (t2i/config_check.py)
+@pytest.mark.parametrize("override, key, valid", [
+    ("+model.l2_wieght=10", "model.l2_wieght", "l2_weight"),           # a typo of a model setting
+    ("+data.batchsize=8", "data.batchsize", "batch_size"),
+    ("+eval.num_sample=5", "eval.num_sample", "num_samples"),
+    ("+eval.matching.step=5", "eval.matching.step", "steps"),
+    ("+model.optimizer_g.learning_rate=1", "model.optimizer_g.learning_rate", "lr"),
+    ("+callbacks.sample_grid.every=5", "callbacks.sample_grid.every", "every_n_steps"),
+])
+def test_an_unknown_key_is_an_error_naming_it_and_the_valid_ones(override, key, valid, make_cfg):
+    cfg = make_cfg(["experiment=shapes_cond_dcgan_lstm", override])
+    with pytest.raises(ConfigError, match=rf"unknown key {key}\. Valid keys of .*\b{valid}\b"):
+        check_keys(cfg)
+
+
+def test_train_refuses_an_unknown_key_before_any_work(make_cfg, tmp_path):
+    cfg = make_cfg(["experiment=shapes_dcgan", "+model.spectral_norm=true"])
+    with pytest.raises(ConfigError, match="unknown key model.spectral_norm"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_has_only_known_keys(experiment, make_cfg):
+    check_keys(make_cfg([f"experiment={experiment}"]))
+
+
+def test_a_checkpoint_config_with_a_removed_option_at_its_off_value_still_loads():
+    stored = OmegaConf.create({"model": {"_target_": "t2i.tasks.dcgan.DCGAN", "ngf": 8, "scheduler": None,
+                                         "loss": "bce", "spectral_norm": False, "full_res_conv": False,
+                                         "ema_decay": 0.0}})
+    assert dict(drop_retired(stored).model) == {"_target_": "t2i.tasks.dcgan.DCGAN", "ngf": 8}
+    stored.model.spectral_norm = True
+    with pytest.raises(ConfigError, match="model.spectral_norm=True is an option this version removed"):
+        drop_retired(stored)
