@@ -54,6 +54,7 @@ def test_bench_json_has_the_documented_keys(tmp_path):
     assert saved["peak_rss_mb"] > 0 and "peak_gpu_mem_mb" not in saved  # CPU run
 
 
+@pytest.mark.slow
 def test_bf16_channels_last_path_runs_on_cpu(tmp_path):
     results = bench.main(TINY + paths(tmp_path) + ["--precision", "bf16-mixed", "--channels-last",
                                                   "--amp-compare", "on", "--skip", "t2i,loaders",
@@ -83,6 +84,7 @@ def test_img_per_s_excludes_the_warm_up():
     assert bench.img_per_s(stamps, warmup=2, batch_size=4) == pytest.approx(8.0)
 
 
+@pytest.mark.slow
 def test_t2i_models_are_timed_side_by_side(tmp_path):
     """--t2i-models gan_cls,df_gan: one img/s per model (the GPU comparison's script);
     the first model still fills t2i.img_per_s; an unknown config is skipped, not fatal."""

@@ -19,13 +19,15 @@ def test_r1_penalty_is_added_on_penalised_steps_only():
     fake = torch.rand(6, 1, 32, 32) * 2 - 1
     plain, _ = _model().discriminator_loss(real, fake)
     model = _model(r1_gamma=10.0, r1_every=4)
-    penalised, logs = model.discriminator_loss(real, fake)  # global_step 0: penalised
+    penalised, logs = model.discriminator_loss(real, fake)  # D step 0: penalised
     assert logs["train/r1"] > 0
     assert torch.isclose(penalised, plain + 0.5 * 10.0 * 4 * logs["train/r1"])
     penalised.backward()  # the penalty's graph reaches D's weights
     assert all(p.grad is not None for p in model.discriminator.parameters())
-    model._trainer = type("T", (), {"global_step": 1})()  # not a multiple of r1_every
+    model.d_calls = 1  # the shared step's clock of D steps: not a multiple of r1_every
     assert "train/r1" not in model.discriminator_loss(real, fake)[1]
+    model.d_calls = 8
+    assert "train/r1" in model.discriminator_loss(real, fake)[1]
 
 
 @pytest.mark.parametrize("kw,match", [({"r1_gamma": -1.0}, "r1_gamma"), ({"r1_every": 0}, "r1_every")])

@@ -63,6 +63,7 @@ def test_cli_missing_checkpoint(tmp_path):
     assert out.returncode != 0 and "no such checkpoint" in out.stderr
 
 
+@pytest.mark.slow  # a whole train.py start-up; the message itself is tested in-process in test_vision
 def test_cli_missing_dataset_fails_fast_with_fix(tmp_path):
     out = run_cli("train.py", "experiment=mnist_dcgan", f"data.root={tmp_path / 'none'}",
                   f"hydra.run.dir={tmp_path / 'run'}")
