@@ -110,7 +110,7 @@ class ReviewFilter:
             self.skipped["empty"] += 1
             return None
         if len(tokens) > self.max_len:
-            if self.length_policy == "filter":  # the seed: drop reviews over max_len words
+            if self.length_policy == "filter":  # as the source report: drop reviews over max_len words
                 self.skipped[f"longer than max_len={self.max_len}"] += 1
                 return None
             # keep the start (head) or the end (tail, where reviews tend to give their verdict)

@@ -81,7 +81,7 @@ class GANTask(pl.LightningModule):
 
     # ------------------------------------------------- memory layout
     # `model.channels_last`: convolutions in NHWC layout. On a CPU (oneDNN) the DCGAN step
-    # runs ~25% faster (docs/shapes_dcgan.md), and on a GPU under mixed precision it is the tensor
+    # runs faster (measured in docs/shapes_dcgan.md), and on a GPU under mixed precision it is the tensor
     # cores' layout. The numbers are the same maths in another memory order.
     def on_fit_start(self) -> None:
         if self.channels_last:

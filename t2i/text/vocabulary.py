@@ -43,7 +43,7 @@ class Vocabulary:
 
     def encode(self, tokens: list[str], max_len: int | None = None, keep_last: bool = False) -> list[int]:
         """Token ids, cut to max_len. keep_last=True keeps the last word when cutting
-        (the seed's captions: words 1..n-1 plus the final word)."""
+        (the source report's captions: words 1..n-1 plus the final word)."""
         ids = [self.stoi.get(t, 1) for t in tokens]
         if max_len is not None and len(ids) > max_len:
             ids = ids[: max_len - 1] + ids[-1:] if keep_last else ids[:max_len]

@@ -45,7 +45,7 @@ def sample_specs(n: int, image_size: int, rng: np.random.Generator, shape="rando
     """Draw n shape specifications. `position`:
     fixed: every shape centred; random: anywhere (keeping clear of the midlines so the
     caption's quadrant is unambiguous); quadrant: inside `quadrant`;
-    circle_fixed_square_quadrant: the seed's mix, circles centred, squares in `quadrant`."""
+    circle_fixed_square_quadrant: the source report's mix, circles centred, squares in `quadrant`."""
     if position not in POSITIONS:
         raise ValueError(f"data.position must be one of {POSITIONS}, got {position!r}")
     if quadrant not in QUADRANTS[:4]:
@@ -112,7 +112,7 @@ def caption(spec: ShapeSpec, i: int) -> str:
 
 def attributes(spec: ShapeSpec, image_size: int) -> np.ndarray:
     """Continuous feature vector per image: [shape, size, centre x, centre y, filled],
-    size and centre as fractions of the image side (the seed's 2- and 4-feature sets
+    size and centre as fractions of the image side (the source report's 2- and 4-feature sets
     are its first 2 and 4 columns)."""
     s = float(image_size)
     return np.stack([spec.shape, spec.half / s, spec.cx / s, spec.cy / s, spec.filled], 1).astype(np.float32)
