@@ -17,6 +17,7 @@ from t2i.evaluation.scores import image_quality
 from t2i.nets.conv_lstm import ConvLSTM, WordSequenceGenerator
 from t2i.nets.text_encoders import LSTMEncoder, MatchingDiscriminator, MeanEncoder, TextConditionedGenerator
 from t2i.run import evaluate, generate_from_checkpoint, train
+from t2i.tasks import cpu_threads
 from t2i.tasks.text_to_image import (
     GANCLS,
     CondDCGANLSTM,
@@ -287,10 +288,29 @@ def test_cpu_threads_are_set_for_the_run_and_restored():
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.parametrize("load, omp, expected", [(0.3, None, 2), (1.4, None, 1), (9.0, None, 1), (0.0, "1", 1)])
+def test_auto_threads_take_the_idle_cores(load, omp, expected, monkeypatch):
+    """cpu_threads=auto on a 2-core machine: 2 threads when it is idle, 1 when another
+    process keeps a core busy (2 threads then wait on each other), never above OMP_NUM_THREADS."""
+    monkeypatch.setattr(cpu_threads.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    if omp:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    assert cpu_threads.idle_cores() == expected
+    before = torch.get_num_threads()
+    model = GANCLS(1, 32, D, cpu_threads="auto", optimizer_g=ADAM, optimizer_d=ADAM)
+    model.setup("fit")
+    assert torch.get_num_threads() == expected
+    model.teardown("fit")
+    assert torch.get_num_threads() == before
+
+
 @pytest.mark.parametrize("kw, message", [({"label_smoothing": 0.6}, "label_smoothing"),
                                          ({"wrong_weight": 2}, "wrong_weight"),
                                          ({"text_encoder": "cnn"}, "text_encoder"),
-                                         ({"cpu_threads": 0}, "cpu_threads")])
+                                         ({"cpu_threads": 0}, "cpu_threads"),
+                                         ({"cpu_threads": "many"}, "cpu_threads")])
 def test_gan_cls_bad_settings_fail_fast(kw, message):
     with pytest.raises(ValueError, match=message):
         GANCLS(1, 32, D, optimizer_g=ADAM, optimizer_d=ADAM, **kw)

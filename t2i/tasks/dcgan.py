@@ -14,7 +14,7 @@ from t2i.tasks.gan import GANTask, bce, r1_penalty
 class DCGAN(ImageGenerator, CPUThreads, GANTask):
     def __init__(self, channels: int = 3, image_size: int = 64, ngf: int = 64, ndf: int = 64,
                  label_smoothing: float = 0.0, upsample: str = "deconv", r1_gamma: float = 0.0, r1_every: int = 1,
-                 cpu_threads: int | None = None, channels_last: bool = True, **gan_kw):
+                 cpu_threads: int | str | None = "auto", channels_last: bool = True, **gan_kw):
         super().__init__(channels_last=channels_last, **gan_kw)
         if r1_gamma < 0:
             raise ValueError(f"model.r1_gamma must be >= 0 (0 turns the penalty off), got {r1_gamma}")

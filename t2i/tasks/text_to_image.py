@@ -122,7 +122,7 @@ class TextToImageGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
 
     uses_text = True
 
-    def __init__(self, cpu_threads: int | None = 1, **gan_kw):
+    def __init__(self, cpu_threads: int | str | None = "auto", **gan_kw):
         super().__init__(**gan_kw)
         self.init_cpu_threads(cpu_threads)
 
