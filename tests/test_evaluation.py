@@ -194,7 +194,7 @@ def test_text_to_image_best_checkpoint_follows_alignment_not_fid(make_cfg, tmp_p
     tiny = ["experiment=shapes_gan_cls", "data.splits=[256,64,64]", "data.embedding_dim=16", "data.word2vec.epochs=2",
             "model.ngf=8", "model.ndf=8", "trainer.enable_progress_bar=false", "logger=csv",
             "eval.monitor_samples=64", "eval.num_samples=64", "eval.kid_subset_size=32", "eval.every_n_steps=1",
-            "trainer.max_steps=5", "callbacks.sample_grid.every_n_steps=1000"]
+            "trainer.max_steps=5", "callbacks.sample_grid.every_n_steps=1000", "eval.best_by_tie=0"]
     for best_by, out in (("auto", "auto"), ("val/fid", "fid")):
         train(make_cfg(tiny + [f"eval.best_by={best_by}"], out=tmp_path / out))
         rows = [r for r in _rows(tmp_path / out / "csv" / "metrics.csv") if r.get("val/fid")]
@@ -207,6 +207,25 @@ def test_text_to_image_best_checkpoint_follows_alignment_not_fid(make_cfg, tmp_p
         else:
             assert state["best_by"] == "fid"
             assert state["best_step"] == min((float(r["val/fid"]), int(r["step"])) for r in rows)[1]
+
+
+def test_alignment_within_the_tie_goes_to_the_lower_fid():
+    """eval.best_by_tie=0.01: an alignment within 0.01 of the best seen is a tie, kept when its
+    FID is lower; below the band it never wins; a new top beyond the band always does."""
+    from t2i.callbacks.eval_monitor import EvalMonitor
+    monitor = EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by": "val/alignment_accuracy",
+                                            "best_by_tie": 0.01}), "/tmp")
+    runs = [(0.900, 50.0), (0.992, 21.0), (0.980, 18.0), (0.986, 21.4), (0.983, 15.9), (0.975, 10.0), (1.0, 30.0)]
+    kept = [monitor.consider("alignment_accuracy", {"alignment_accuracy": a, "fid": f}, step)
+            for step, (a, f) in enumerate(runs)]
+    assert kept == [True, True, False, False, True, False, True] and monitor.best_step == 6
+    exact = EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by": "val/alignment_accuracy",
+                                          "best_by_tie": 0}), "/tmp")
+    for step, (a, f) in enumerate(runs[:5]):
+        exact.consider("alignment_accuracy", {"alignment_accuracy": a, "fid": f}, step)
+    assert exact.best_step == 1
+    with pytest.raises(ValueError, match="best_by_tie"):
+        EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by_tie": -1}), "/tmp")
 
 
 def test_best_by_rejects_unknown_metric():
