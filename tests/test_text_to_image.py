@@ -5,8 +5,10 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -288,12 +290,12 @@ def test_cpu_threads_are_set_for_the_run_and_restored():
     assert torch.get_num_threads() == before
 
 
-@pytest.mark.parametrize("load, omp, expected", [(0.3, None, 2), (1.4, None, 1), (9.0, None, 1), (0.0, "1", 1)])
-def test_auto_threads_take_the_idle_cores(load, omp, expected, monkeypatch):
+@pytest.mark.parametrize("busy, omp, expected", [(0.1, None, 2), (0.5, None, 1), (1.0, None, 1), (0.0, "1", 1)])
+def test_auto_threads_take_the_idle_cores(busy, omp, expected, monkeypatch):
     """cpu_threads=auto on a 2-core machine: 2 threads when it is idle, 1 when another
     process keeps a core busy (2 threads then wait on each other), never above OMP_NUM_THREADS."""
     monkeypatch.setattr(cpu_threads.os, "sched_getaffinity", lambda pid: {0, 1})
-    monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(cpu_threads, "busy_fraction", lambda: busy)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     if omp:
         monkeypatch.setenv("OMP_NUM_THREADS", omp)
@@ -304,6 +306,21 @@ def test_auto_threads_take_the_idle_cores(load, omp, expected, monkeypatch):
     assert torch.get_num_threads() == expected
     model.teardown("fit")
     assert torch.get_num_threads() == before
+
+
+def test_busy_fraction_sees_a_busy_core():
+    """/proc/stat's count: with this machine's other work unknown, a spinning child process
+    must at least show as busy time (a share > 0), and the share is a fraction."""
+    share = cpu_threads.busy_fraction(0.05)
+    if share is None:
+        pytest.skip("no /proc/stat here")
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        busy = cpu_threads.busy_fraction(0.3)
+    finally:
+        spin.kill()
+    assert 0.0 <= share <= 1.0 and busy >= 0.3 / len(os.sched_getaffinity(0))
 
 
 @pytest.mark.parametrize("kw, message", [({"label_smoothing": 0.6}, "label_smoothing"),

@@ -10,19 +10,38 @@ steps in 35 s with 2 threads against 48 s with 1 (whole process, docs/default_ru
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 
 import torch
 
 
-def idle_cores() -> int:
-    """Cores this process may use minus the 1-minute load average (rounded), at least 1 and
-    at most OMP_NUM_THREADS when that is set (pytest workers pin it to 1)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+def busy_fraction(window: float = 0.25) -> float | None:
+    """The machine's share of busy CPU time over the next `window` seconds, from /proc/stat
+    (this process sleeps meanwhile, so it counts the others); None where there is none. Not
+    the load average: it trails the last minute, and a run started right after another
+    would still see that one."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
     try:
-        idle = int(cores - os.getloadavg()[0] + 0.5)
-    except OSError:  # no load average on this platform
-        idle = cores
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def idle_cores() -> int:
+    """Cores this process may use that are idle now (rounded), at least 1 and at most
+    OMP_NUM_THREADS when that is set (pytest workers pin it to 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    busy = busy_fraction()
+    if busy is None:  # no /proc/stat: the load average instead
+        busy = min(1.0, os.getloadavg()[0] / cores) if hasattr(os, "getloadavg") else 0.0
+    idle = int(cores * (1.0 - busy) + 0.5)
     limit = os.environ.get("OMP_NUM_THREADS", "")
     return max(1, min(cores, idle, int(limit) if limit.isdigit() and int(limit) > 0 else cores))
 
