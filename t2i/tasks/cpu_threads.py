@@ -9,11 +9,14 @@ steps in 35 s with 2 threads against 48 s with 1 (whole process, docs/default_ru
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from contextlib import contextmanager
 
 import torch
+
+log = logging.getLogger("t2i")
 
 
 def busy_fraction(window: float = 0.25) -> float | None:
@@ -65,8 +68,19 @@ class CPUThreads:
         # in `setup` the module is not on its device yet: ask the trainer where it goes
         device = self.trainer.strategy.root_device if self._trainer is not None else self.device
         if self.cpu_threads and device.type == "cpu":
-            torch.set_num_threads(idle_cores() if self.cpu_threads == "auto" else int(self.cpu_threads))
+            torch.set_num_threads(self.resolved_cpu_threads())
         return before
+
+    def resolved_cpu_threads(self) -> int:
+        """The thread count: `auto` is measured once per model (the first run's start) and
+        logged, since float sums, and so the run's numbers, differ with it."""
+        if self.cpu_threads != "auto":
+            return int(self.cpu_threads)
+        if getattr(self, "_auto_threads", None) is None:
+            self._auto_threads = idle_cores()
+            log.info("model.cpu_threads=auto: %d torch thread(s), the cores idle now (set model.cpu_threads=N "
+                     "for the same numbers on a busier or quieter machine)", self._auto_threads)
+        return self._auto_threads
 
     @contextmanager
     def cpu_threads_applied(self):
