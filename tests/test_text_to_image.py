@@ -5,7 +5,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -320,7 +319,9 @@ def test_busy_fraction_sees_a_busy_core():
         busy = cpu_threads.busy_fraction(0.3)
     finally:
         spin.kill()
-    assert 0.0 <= share <= 1.0 and busy >= 0.3 / len(os.sched_getaffinity(0))
+    with open("/proc/stat") as f:  # the CPUs it counts: the host's, which may be more than this process may use
+        cpus = sum(1 for line in f if line.startswith("cpu") and line[3].isdigit())
+    assert 0.0 <= share <= 1.0 and busy >= 0.5 / cpus
 
 
 @pytest.mark.parametrize("kw, message", [({"label_smoothing": 0.6}, "label_smoothing"),
