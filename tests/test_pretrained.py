@@ -48,6 +48,16 @@ print("examples", len(g.examples))
 """
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The fresh processes run on one thread (OMP_NUM_THREADS=1): so does this one, since float
+    sums differ with the thread count and the pixels are compared exactly."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def checkpoint_images(ckpt: Path, captions: list[str], n: int, seed: int) -> torch.Tensor:
     """What the checkpoint's own model draws (generate.py's path)."""
     model, datamodule, _ = load_checkpoint(str(ckpt))
