@@ -428,7 +428,7 @@ def seed_step_phases(task, batch: dict, phases: Phases) -> None:
     """One training step of CondDCGANLSTM (the maths of GANTask.training_step), cut at the
     word maps and the word outputs so each part's forward and backward is timed alone:
     the same operations as the step, the boundaries' gradients handed on by hand."""
-    from t2i.tasks.text_to_image import weighted_bce
+    from t2i.tasks.gan import bce
 
     gen, disc = task.generator, task.discriminator
     opt_g, opt_d = task._bench_opts
@@ -454,7 +454,7 @@ def seed_step_phases(task, batch: dict, phases: Phases) -> None:
         return diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
 
     dist = phases("G step: L2 term fwd", distance)
-    loss = weighted_bce(logits, 1.0, weight) + task.l2_weight * dist
+    loss = bce(logits, 1.0, weight) + task.l2_weight * dist
     phases("G step: backward through D and L2", loss.backward)
     for p in disc.parameters():
         p.requires_grad_(True)

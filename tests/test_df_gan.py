@@ -10,7 +10,8 @@ import torch
 
 from t2i.nets.df_gan import Affine, DBlock, DFBlock, DFDiscriminator, DFGenerator, GBlock, widths
 from t2i.run import build, train
-from t2i.tasks.df_gan import DFGAN, masked_mean, matching_aware_gradient_penalty
+from t2i.tasks.df_gan import DFGAN, matching_aware_gradient_penalty
+from t2i.tasks.gan import weighted_mean
 from t2i.tasks.text_to_image import GANCLS, differs_from_rolled
 from tests.test_text_to_image import caption_batch
 
@@ -193,7 +194,7 @@ def test_discriminator_loss_is_hinge_plus_half_mismatch_and_fake_plus_penalty():
     assert mask.tolist() == [True, True, True, False, True, True]
     penalty = matching_aware_gradient_penalty(right, images, sentence)
     expected = (torch.relu(1 - right).mean() + 0.5 * (torch.relu(1 + fake_scores).mean()
-                                                     + masked_mean(torch.relu(1 + wrong), mask)) + penalty)
+                                                     + weighted_mean(torch.relu(1 + wrong), mask)) + penalty)
     assert torch.allclose(loss, expected, atol=1e-6) and torch.allclose(logs["train/ma_gp"], penalty)
     g_loss, _ = model.generator_loss(batch, fake)
     assert torch.allclose(g_loss, -fake_scores.mean(), atol=1e-6)

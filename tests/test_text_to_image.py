@@ -19,6 +19,7 @@ from t2i.nets.conv_lstm import ConvLSTM, WordSequenceGenerator
 from t2i.nets.text_encoders import LSTMEncoder, MatchingDiscriminator, MeanEncoder, TextConditionedGenerator
 from t2i.run import evaluate, generate_from_checkpoint, train
 from t2i.tasks import cpu_threads
+from t2i.tasks.gan import bce
 from t2i.tasks.text_to_image import (
     GANCLS,
     CondDCGANLSTM,
@@ -26,7 +27,6 @@ from t2i.tasks.text_to_image import (
     hardest_wrong,
     same_caption,
     sample_words,
-    weighted_bce,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -461,16 +461,16 @@ def test_word_sample_is_unbiased_and_all_when_k_covers_every_caption():
     steps = 7
     per_output = torch.randn(4, steps)  # a logit per (caption, word output)
     valid = torch.arange(steps)[None, :] < (length - 1)[:, None]
-    faithful = weighted_bce(per_output[valid], 0.0, None)
+    faithful = bce(per_output[valid], 0.0, None)
     g = torch.Generator().manual_seed(0)
     mask, weight = sample_words(length, steps, steps, g)
     assert torch.equal(mask, valid) and torch.allclose(weight, torch.ones_like(weight))
-    assert torch.allclose(weighted_bce(per_output[mask], 0.0, weight), faithful)
+    assert torch.allclose(bce(per_output[mask], 0.0, weight), faithful)
     draws = []
     for _ in range(4000):
         mask, weight = sample_words(length, 2, steps, g)
         assert (mask.sum(1) == (length - 1).clamp(max=2)).all() and not (mask & ~valid).any()
-        draws.append(weighted_bce(per_output[mask], 0.0, weight))
+        draws.append(bce(per_output[mask], 0.0, weight))
     assert abs(torch.stack(draws).mean() - faithful) < 0.01 * faithful
     with pytest.raises(ValueError, match="d_word_samples"):
         CondDCGANLSTM(1, 32, D, optimizer_g=None, optimizer_d=None, d_word_samples=0)

@@ -1,5 +1,5 @@
-"""Items of a data module's splits as batches, in the order every evaluation uses, and
-batches moved to a device. A data utility: it imports neither the evaluation nor a task."""
+"""Items of a data module's splits as batches, in the order every evaluation uses. A data
+utility: it imports neither the evaluation nor a task."""
 from __future__ import annotations
 
 import torch

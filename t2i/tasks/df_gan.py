@@ -33,17 +33,12 @@ import torch
 import torch.nn.functional as F
 
 from t2i.nets.df_gan import DFDiscriminator, DFGenerator
+from t2i.tasks.gan import weighted_mean
 from t2i.tasks.text_to_image import (
     SentenceConditioned,
     TextToImageGAN,
     wrong_text_pairs,
 )
-
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over the items where `mask` is True (0 when there are none)."""
-    mask = mask.to(values.dtype)
-    return (values * mask).sum() / mask.sum().clamp_min(1.0)
 
 
 def matching_aware_gradient_penalty(scores: torch.Tensor, images: torch.Tensor, sentence: torch.Tensor | None,
@@ -124,7 +119,7 @@ class DFGAN(SentenceConditioned, TextToImageGAN):
         right = d.score(real_features, sentence)
         pairs = wrong_text_pairs(batch, sentence if self.hard_negatives else None)
         wrong = [d.score(real_features, sentence[index]) for index, _ in pairs]
-        mismatch = sum(masked_mean(F.relu(1 + w), valid) for w, (_, valid) in zip(wrong, pairs)) / len(pairs)
+        mismatch = sum(weighted_mean(F.relu(1 + w), valid) for w, (_, valid) in zip(wrong, pairs)) / len(pairs)
         logs = {"train/d_real_right": right.mean(), "train/d_real_wrong": wrong[0].mean()}
         if self.hard_negatives:
             logs["train/d_real_hard_wrong"] = wrong[1].mean()

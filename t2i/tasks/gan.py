@@ -24,8 +24,20 @@ def _no_op() -> None:
     pass
 
 
-def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean of per-item `values` weighted by `weight` (a bool mask or float weights >= 1
+    where nonzero); 0 when every weight is 0."""
+    weight = weight.to(values.dtype)
+    return (values * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def bce(logits: torch.Tensor, target: float, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """BCE-with-logits against a constant target: the plain mean, or with `weight` (one per
+    item: a mask or sampling weights) the weighted mean of the items' losses."""
+    if weight is None:
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+    losses = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none")
+    return weighted_mean(losses.reshape(len(weight), -1).mean(1), weight)
 
 
 def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -99,14 +111,17 @@ class GANTask(pl.LightningModule):
             self.clip_gradients(optimizer, **self.gradient_clip)
 
     # ---------------------------------------------------------------- noise
-    def noise(self, n: int, stream: int = 0, step: int | None = None) -> torch.Tensor:
-        """Latent z that depends only on (seed, rank, step, stream): a resumed run draws
-        exactly the noise an uninterrupted one would have drawn."""
+    def rng(self, stream: int = 0, step: int | None = None) -> torch.Generator:
+        """A generator on the model's device seeded by (seed, rank, step, stream) only: a
+        resumed run draws exactly what an uninterrupted one would have drawn."""
         step = self.global_step if step is None else step
         rank = self.global_rank if self._trainer is not None else 0
-        g = torch.Generator(device=self.device).manual_seed(
+        return torch.Generator(device=self.device).manual_seed(
             (self.seed * 1_000_003 + rank * 7_919 + step * 31 + stream) % (2 ** 63))
-        return draw_noise(n, self.nz, self.noise_kind, g)
+
+    def noise(self, n: int, stream: int = 0, step: int | None = None) -> torch.Tensor:
+        """Latent z from `rng(stream, step)`."""
+        return draw_noise(n, self.nz, self.noise_kind, self.rng(stream, step))
 
     # ------------------------------------------------- lazy regularisation
     def lazy_due(self, every: int, weight: float) -> bool:

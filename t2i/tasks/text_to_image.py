@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 
 import torch
-import torch.nn.functional as F
 
 from t2i.evaluation.generators import evaluate_generator
 from t2i.generator import ImageGenerator
@@ -27,21 +26,6 @@ from t2i.tasks.gan import GANTask, bce, r1_penalty
 from t2i.tensors import evaluating
 
 log = logging.getLogger("t2i")
-
-
-def masked_bce(logits: torch.Tensor, target: float, mask: torch.Tensor) -> torch.Tensor:
-    """BCE averaged over the items where `mask` is True (0 when there are none)."""
-    losses = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none")
-    mask = mask.to(losses.dtype)
-    return (losses * mask).sum() / mask.sum().clamp_min(1.0)
-
-
-def weighted_bce(logits: torch.Tensor, target: float, weight: torch.Tensor | None) -> torch.Tensor:
-    """BCE with per-item weights, normalised by their sum; `weight=None`: the plain mean."""
-    if weight is None:
-        return bce(logits, target)
-    losses = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none")
-    return (losses.reshape(len(weight), -1).mean(1) * weight).sum() / weight.sum()
 
 
 def sample_words(length: torch.Tensor, k: int, steps: int, generator: torch.Generator
@@ -214,7 +198,7 @@ class GANCLS(SentenceConditioned, TextToImageGAN):
         right = d.score(real_features, sentence)
         pairs = wrong_text_pairs(batch, d.text.project(sentence) if self.hard_negatives else None)
         wrong = [d.score(real_features, sentence[index]) for index, _ in pairs]
-        wrong_loss = sum(masked_bce(w, 0.0, valid) for w, (_, valid) in zip(wrong, pairs)) / len(pairs)
+        wrong_loss = sum(bce(w, 0.0, valid) for w, (_, valid) in zip(wrong, pairs)) / len(pairs)
         logs = {"train/d_real_right": torch.sigmoid(right).mean(), "train/d_real_wrong": torch.sigmoid(wrong[0]).mean()}
         if self.hard_negatives:
             logs["train/d_real_hard_wrong"] = torch.sigmoid(wrong[1]).mean()
@@ -300,9 +284,8 @@ class CondDCGANLSTM(TextToImageGAN):
         if self.d_word_samples is None:
             partial, weight = WordSequenceGenerator.partial(outputs, length), None
         else:
-            g = torch.Generator(device=self.device).manual_seed(
-                (self.seed * 1_000_003 + self.d_calls * 31 + stream) % (2 ** 63))
-            mask, weight = sample_words(length, self.d_word_samples, outputs.shape[1], g)
+            mask, weight = sample_words(length, self.d_word_samples, outputs.shape[1],
+                                        self.rng(stream=30_000 + stream, step=self.d_calls))
             partial = outputs[mask]
         if not len(partial):
             return WordSequenceGenerator.final(outputs, length), None
@@ -312,14 +295,14 @@ class CondDCGANLSTM(TextToImageGAN):
         real_logits = self.discriminator(batch["image"])
         judged, weight = self.judged_outputs(batch, outputs, stream=1)
         fake_logits = self.discriminator(judged)
-        loss = bce(real_logits, self.real_label) + weighted_bce(fake_logits, 0.0, weight)
+        loss = bce(real_logits, self.real_label) + bce(fake_logits, 0.0, weight)
         return loss, {"train/d_real": torch.sigmoid(real_logits).mean(),
                       "train/d_fake": torch.sigmoid(fake_logits).mean()}
 
     def generator_loss(self, batch, outputs):
         judged, weight = self.judged_outputs(batch, outputs, stream=2)
         logits = self.discriminator(judged)
-        adversarial = weighted_bce(logits, 1.0, weight)
+        adversarial = bce(logits, 1.0, weight)
         final = WordSequenceGenerator.final(outputs, batch["length"])
         diff = (final - batch["image"]).flatten(1)
         distance = diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
