@@ -60,7 +60,7 @@ class CPUThreads:
                                                                   or cpu_threads < 1):
             raise ValueError(f"model.cpu_threads must be >= 1, auto (the idle cores) or null (torch's default), "
                              f"got {cpu_threads!r}")
-        self.cpu_threads, self._threads_before = cpu_threads, None
+        self.cpu_threads, self._threads_before, self._auto_threads = cpu_threads, None, None
 
     def use_cpu_threads(self) -> int:
         """Set the threads when the model runs on CPU; returns the previous setting."""
@@ -76,7 +76,7 @@ class CPUThreads:
         logged, since float sums, and so the run's numbers, differ with it."""
         if self.cpu_threads != "auto":
             return int(self.cpu_threads)
-        if getattr(self, "_auto_threads", None) is None:
+        if self._auto_threads is None:
             self._auto_threads = idle_cores()
             log.info("model.cpu_threads=auto: %d torch thread(s), the cores idle now (set model.cpu_threads=N "
                      "for the same numbers on a busier or quieter machine)", self._auto_threads)
