@@ -9,6 +9,7 @@ from typing import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.callbacks import Timer
 
 from t2i.generator import NOISE_KINDS, draw_noise
 
@@ -47,21 +48,37 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
+def training_progress(step: int, max_steps: int | None, timers=()) -> float:
+    """How far training is, in [0, 1]: the further along of step / max_steps and of each
+    Timer's elapsed / (elapsed + remaining) training time (trainer.max_time)."""
+    done = step / max_steps if max_steps and max_steps > 0 else 0.0
+    for timer in timers:
+        elapsed, left = timer.time_elapsed("train"), timer.time_remaining("train")
+        if left is not None and elapsed + left > 0:
+            done = max(done, elapsed / (elapsed + left))
+    return min(1.0, done)
+
+
 class GANTask(pl.LightningModule):
     """Subclasses build `self.generator` and `self.discriminator` and define
     `generate`, `discriminator_loss`, `generator_loss`, `preview` and `evaluate`."""
 
     def __init__(self, optimizer_g: Callable, optimizer_d: Callable, d_steps: int = 1,
-                 nz: int = 100, noise: str = "uniform", seed: int = 0, channels_last: bool = False):
+                 nz: int = 100, noise: str = "uniform", seed: int = 0, channels_last: bool = False,
+                 lr_decay: float = 0.0):
         super().__init__()
         if d_steps < 1:
             raise ValueError(f"model.d_steps must be >= 1, got {d_steps}")
+        if not 0.0 <= lr_decay <= 1.0:
+            raise ValueError(f"model.lr_decay must be in [0, 1] (the last fraction of training over which both "
+                             f"learning rates fall linearly to 0; 0: constant), got {lr_decay}")
         if noise not in NOISE_KINDS:
             raise ValueError(f"model.noise must be one of {NOISE_KINDS}, got {noise!r}")
         self.automatic_optimization = False
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.d_steps, self.nz, self.noise_kind, self.seed = d_steps, nz, noise, seed
-        self.channels_last = channels_last
+        self.channels_last, self.lr_decay = channels_last, float(lr_decay)
+        self.base_lr: list[float] = []  # set by configure_optimizers
         # taken over from the Trainer, which refuses them under manual optimisation
         self.gradient_clip: dict | None = None
         self.accumulate, self.accumulated = 1, 0
@@ -109,6 +126,27 @@ class GANTask(pl.LightningModule):
     def clip(self, optimizer) -> None:
         if self.gradient_clip:
             self.clip_gradients(optimizer, **self.gradient_clip)
+
+    # ----------------------------------------------------- learning rate
+    # `model.lr_decay=f`: both learning rates fall linearly to 0 over the last fraction f of
+    # training. Progress is the further along of trainer.max_steps and trainer.max_time, so
+    # a run that a slow machine stops at max_time has still decayed to 0 when it ends.
+    def progress(self) -> float:
+        timers = [c for c in self.trainer.callbacks if isinstance(c, Timer)]
+        return training_progress(self.global_step, self.trainer.max_steps, timers)
+
+    def lr_factor(self, progress: float) -> float:
+        if self.lr_decay <= 0:
+            return 1.0
+        return min(1.0, (1.0 - progress) / self.lr_decay)
+
+    def apply_lr_decay(self, *optimizers) -> None:
+        if self.lr_decay <= 0:
+            return
+        factor, lrs = self.lr_factor(self.progress()), iter(self.base_lr)
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group["lr"] = next(lrs) * factor
 
     # ---------------------------------------------------------------- noise
     def rng(self, stream: int = 0, step: int | None = None) -> torch.Generator:
@@ -190,6 +228,7 @@ class GANTask(pl.LightningModule):
         # trainer.accumulate_grad_batches=N: both nets step once per N batches, on the mean gradient
         self.accumulated = self.accumulated % self.accumulate + 1
         first, step_now, scale = self.accumulated == 1, self.accumulated == self.accumulate, 1.0 / self.accumulate
+        self.apply_lr_decay(opt_g, opt_d)
         for k in range(self.d_steps):
             last = k == self.d_steps - 1
             # The last fake keeps its graph and is reused for the generator step, as in
@@ -218,6 +257,8 @@ class GANTask(pl.LightningModule):
     def configure_optimizers(self):
         opt_g = self.optimizer_g(params=self.generator_parameters())
         opt_d = self.optimizer_d(params=self.discriminator_parameters())
+        # the configured rates, before a resumed run's (decayed) optimizer states are loaded
+        self.base_lr = [group["lr"] for opt in (opt_g, opt_d) for group in opt.param_groups]
         return [opt_g, opt_d]
 
     # ------------------------------------------------------------ sampling
