@@ -1,7 +1,8 @@
 """Calibrate the text-image matching evaluator on a captioned dataset: train it (or load it
 from the cache) with eval.matching settings, then print its R-precision on the test split's
 real images (the ceiling every generator is capped by), against shuffled captions (the
-floor), on mean-colour images and on noise, plus its held-out val score and the training
+floor), on mean-colour images and on noise, the class-level bound (`class_oracle_r_precision`) where
+the data has class labels, plus its held-out val score and the training
 time per step (wall and CPU seconds: on a shared machine the CPU seconds of a 1-thread run
 are what the step costs on an idle core).
 
@@ -26,7 +27,7 @@ from hydra import compose, initialize_config_dir
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from t2i.data.batches import eval_batches  # noqa: E402
 from t2i.evaluation.alignment import derangement  # noqa: E402
-from t2i.evaluation.matching import matching_evaluator, r_precision  # noqa: E402
+from t2i.evaluation.matching import class_oracle_r_precision, matching_evaluator, r_precision  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -54,6 +55,8 @@ def calibrate(datamodule, settings: dict, cache_dir: str, n: int, draws: int = 1
            for k, v in images.items()}
     out["r_precision_shuffled"] = r_precision(evaluator.embed_images(real), text, captions,
                                               truth=derangement(len(captions), 0), draws=draws)[0]
+    if "label" in batches[0]:
+        out["r_precision_class_oracle"] = class_oracle_r_precision(torch.cat([b["label"] for b in batches]), captions, draws)
     steps = int(report["matching_steps"])
     out.update(report, test_items=len(captions), wall_s=round(wall, 1), cpu_s=round(cpu, 1),
                wall_s_per_step=round(wall / steps, 3), cpu_s_per_step=round(cpu / steps, 3))

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from t2i.data.synthetic import scenes
-from t2i.evaluation.matching import matching_evaluator, r_precision
+from t2i.evaluation.matching import ColourHistogram, batch_rows, class_oracle_r_precision, matching_evaluator, r_precision
 from t2i.evaluation.scores import feature_metrics, image_quality, reference_split
 from t2i.run import train
 from tests.conftest import data_config
@@ -90,6 +90,48 @@ def test_unknown_matching_setting_is_an_error_naming_it(scenes_datamodule, tmp_p
         matching_evaluator(scenes_datamodule, tmp_path, {"step": 50, "batch_size": 64})
     assert "cpu_threads" in str(err.value) and "augment" in str(err.value)
     assert not (tmp_path / "matching").exists()  # nothing trained or cached
+
+
+def test_class_oracle_is_capped_by_the_same_class_distractors():
+    captions = [f"caption {i}" for i in range(1000)]
+    assert class_oracle_r_precision(torch.arange(1000), captions, draws=2) == 1.0  # every class alone
+    # 10 classes of 100: ~9.8 of 99 distractors share the class, so ~E[1 / (1 + m)] ~ 0.1
+    assert 0.07 < class_oracle_r_precision(torch.arange(1000) % 10, captions, draws=3) < 0.13
+
+
+def test_same_class_batches_hold_k_images_of_each_class():
+    labels = torch.arange(40).repeat_interleave(10)[torch.randperm(400, generator=torch.Generator().manual_seed(1))]
+    rows = batch_rows(400, 64, torch.Generator().manual_seed(0), labels, same_class=4)
+    counts = torch.bincount(labels[rows], minlength=40)
+    assert len(rows) == 64 and len(rows.unique()) == 64
+    assert sorted(counts[counts > 0].tolist()) == [4] * 16  # 16 classes, 4 images each
+    plain = batch_rows(400, 64, torch.Generator().manual_seed(0))
+    assert torch.equal(plain, torch.randperm(400, generator=torch.Generator().manual_seed(0))[:64])
+
+
+def test_colour_histogram_is_a_share_of_pixels_that_tells_colours_apart():
+    hist = ColourHistogram(3, bins=8).eval()
+    red, blue = torch.zeros(2, 3, 16, 16), torch.zeros(2, 3, 16, 16)
+    red[:, 0], blue[:, 2] = 1.0, 1.0
+    share = hist.pixel(red).softmax(1).mean((2, 3))
+    assert torch.allclose(share.sum(1), torch.ones(2))  # a histogram: the shares sum to 1
+    assert not torch.allclose(hist(red), hist(blue))
+    centre_only = blue.clone()
+    centre_only[..., 4:12, 4:12] = red[..., 4:12, 4:12]  # same centre as red, a blue border
+    out = hist(torch.cat([red, centre_only]))
+    half = hist.num_features // 2
+    assert torch.allclose(out[:2, half:], out[2:, half:], atol=1e-5)  # the centre half reads the centre only
+    assert not torch.allclose(out[:2, :half], out[2:, :half])
+
+
+def test_matching_evaluator_with_colour_and_same_class_trains_and_scores(scenes_datamodule, tmp_path):
+    settings = {"steps": 30, "batch_size": 64, "colour": True, "tower": "residual"}
+    evaluator, report = matching_evaluator(scenes_datamodule, tmp_path, settings)
+    assert evaluator.image.colour is not None and report["matching_heldout_r_precision"] is not None
+    images = scenes_datamodule.test_set.__getitems__(list(range(8)))["image"]
+    assert evaluator.image_features(images).shape == (8, evaluator.num_features)
+    with pytest.raises(ValueError, match="same_class=4 needs class labels"):  # scenes have none
+        matching_evaluator(scenes_datamodule, tmp_path, {"steps": 2, "same_class": 4})
 
 
 # ------------------------------------------------------------ the numbers
@@ -226,6 +268,23 @@ def test_alignment_within_the_tie_goes_to_the_lower_fid():
     assert exact.best_step == 1
     with pytest.raises(ValueError, match="best_by_tie"):
         EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by_tie": -1}), "/tmp")
+
+
+def test_alignment_ties_broken_by_the_higher_precision():
+    from t2i.callbacks.eval_monitor import EvalMonitor
+    monitor = EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by": "val/alignment_accuracy",
+                                            "best_by_tie": 0.01, "best_by_tie_break": "val/precision"}), "/tmp")
+    # (alignment, fid, precision): step 2 has the lower FID, step 3 the higher precision, in the band
+    runs = [(0.986, 20.1, 0.70), (0.987, 21.4, 0.76), (0.993, 20.4, 0.74), (0.990, 25.0, 0.80), (0.970, 30.0, 0.95)]
+    for step, (a, f, p) in enumerate(runs):
+        monitor.consider("alignment_accuracy", {"alignment_accuracy": a, "fid": f, "precision": p}, step)
+    assert monitor.best_step == 3  # 0.95 at step 4 is out of the band (0.970 < 0.993 - 0.01)
+    resumed = EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by": "val/alignment_accuracy",
+                                            "best_by_tie_break": "val/precision"}), "/tmp")
+    resumed.load_state_dict(monitor.state_dict())
+    assert (resumed.best_step, resumed.best_second) == (3, 0.80)
+    with pytest.raises(ValueError, match="best_by_tie_break"):
+        EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by_tie_break": "val/recall"}), "/tmp")
 
 
 def test_best_by_rejects_unknown_metric():

@@ -6,11 +6,13 @@ Choosing the best on val keeps the test split for the final, reported number.
 `eval.best_by`: the metric behind best.ckpt. `auto` picks what the run is for: caption
 faithfulness for a text-to-image model (`val/alignment_accuracy` where the data has
 attributes, else `val/r_precision`), `val/fid` otherwise; a lower FID at a worse alignment
-is not the better text-to-image model. Ties go to the lower `val/fid`, and for caption
-faithfulness (a share of val images) `eval.best_by_tie` says how close counts as a tie: scores
-within it of the best one seen are as faithful as each other within the val split's sampling
-noise (0.01: two standard errors of an accuracy near 0.98 on 1000 images), so the one with the
-lower FID, the better-looking images, is kept.
+is not the better text-to-image model. For caption faithfulness (a share of val images)
+`eval.best_by_tie` says how close counts as a tie: scores within it of the best one seen are
+as faithful as each other within the val split's sampling noise (0.01: two standard errors of
+an accuracy near 0.98 on 1000 images), and `eval.best_by_tie_break` picks among them: the
+lower `val/fid` (default), or the higher `val/precision` (the share of samples that look
+real: for a model whose samples hardly vary with z, recall ~0, FID mostly measures the
+missing variety).
 
 Under DDP the scoring runs on rank 0 (every image counts once); the numbers are then
 broadcast so every rank agrees on whether to save (saving is collective)."""
@@ -32,6 +34,7 @@ log = logging.getLogger("t2i")
 LOGGED = ("fid", "kid_mean", "precision", "recall", "r_precision", "r_precision_real", "r_precision_shuffled",
           "alignment_accuracy", "colour_accuracy")
 LOWER_IS_BETTER = ("fid", "kid_mean")
+TIE_BREAKS = ("fid", "precision")
 # `auto`: the first of these the scores contain (caption faithfulness first), else fid
 AUTO_ORDER = ("alignment_accuracy", "r_precision")
 
@@ -47,19 +50,22 @@ def best_by_key(best_by: str | None) -> str | None:
     return key
 
 
-def better(key: str, score: float, fid: float, best: float, best_fid: float, top: float | None = None,
-           tie: float = 0.0) -> bool:
-    """Is (score, fid) better than the kept (best, best_fid)? `top`: the highest score seen
-    before (higher-is-better keys). Scores within `tie` of the highest are tied, and ties go
-    to the lower FID; tie=0: only equal scores are."""
+def better(key: str, score: float, second: float, best: float, best_second: float, top: float | None = None,
+           tie: float = 0.0, second_key: str = "fid") -> bool:
+    """Is (score, second) better than the kept (best, best_second)? `second` is the tie-break
+    metric `second_key` (fid: lower wins; precision: higher wins). `top`: the highest score
+    seen before (higher-is-better keys). Scores within `tie` of the highest are tied, and ties
+    go to the better second; tie=0: only equal scores are."""
+    if second_key not in LOWER_IS_BETTER:
+        second, best_second = -second, -best_second  # compare as lower-is-better below
     if key in LOWER_IS_BETTER:
-        return fid < best_fid if score == best else score < best
+        return second < best_second if score == best else score < best
     top = max(best if top is None or math.isnan(top) else top, score)
     if best < top - tie:  # the kept one fell out of the tie band: this score is the new top
         return True
     if score < top - tie:
         return False
-    return fid < best_fid or (fid == best_fid and score > best)
+    return second < best_second or (second == best_second and score > best)
 
 
 class EvalMonitor(pl.Callback):
@@ -74,11 +80,19 @@ class EvalMonitor(pl.Callback):
         self.path = Path(dirpath) / "best.ckpt"
         self.requested = best_by_key(eval_cfg.get("best_by", "auto"))
         self.key = self.requested  # resolved at the first score when auto
-        self.best_score, self.best_fid, self.best_step, self.last_step = math.nan, math.inf, -1, -1
         self.tie = float(eval_cfg.get("best_by_tie", 0.01))
         if self.tie < 0:
             raise ValueError(f"eval.best_by_tie must be >= 0 (0: only equal scores tie), got {self.tie}")
+        self.tie_key = str(eval_cfg.get("best_by_tie_break", "fid")).removeprefix("val/")
+        if self.tie_key not in TIE_BREAKS:
+            raise ValueError(f"eval.best_by_tie_break must be one of {', '.join('val/' + k for k in TIE_BREAKS)}, "
+                             f"got {eval_cfg.get('best_by_tie_break')}")
+        self.best_score, self.best_step, self.last_step = math.nan, -1, -1
+        self.best_second = self.worst_second()
         self.top_score = math.nan  # the highest score seen (higher-is-better keys)
+
+    def worst_second(self) -> float:
+        return math.inf if self.tie_key in LOWER_IS_BETTER else -math.inf
 
     @property
     def metric(self) -> str:
@@ -90,8 +104,8 @@ class EvalMonitor(pl.Callback):
         return "EvalMonitor"
 
     def state_dict(self) -> dict:
-        return {"best_by": self.key, "best_score": self.best_score, "best_fid": self.best_fid,
-                "best_step": self.best_step, "top_score": None if math.isnan(self.top_score) else self.top_score}
+        return {"best_by": self.key, "best_score": self.best_score, "tie_break": self.tie_key,
+                "best_second": self.best_second, "best_step": self.best_step, "top_score": None if math.isnan(self.top_score) else self.top_score}
 
     def load_state_dict(self, state: dict) -> None:
         key = state.get("best_by", "fid")  # checkpoints before eval.best_by kept the best val/fid
@@ -101,7 +115,10 @@ class EvalMonitor(pl.Callback):
             return
         self.key = key
         self.best_score, self.best_step = float(state["best_score"]), int(state["best_step"])
-        self.best_fid = float(state.get("best_fid", state["best_score"] if key == "fid" else math.inf))
+        # checkpoints before eval.best_by_tie_break kept best_fid (the tie-break was the FID)
+        if state.get("tie_break", "fid") == self.tie_key:
+            self.best_second = float(state.get("best_second", state.get(
+                "best_fid", state["best_score"] if key == "fid" else math.inf)))
         top = state.get("top_score", self.best_score if key not in LOWER_IS_BETTER else None)
         self.top_score = math.nan if top is None else float(top)
 
@@ -116,12 +133,12 @@ class EvalMonitor(pl.Callback):
         """Keep these scores as the best when they are better (see `better`); True if kept."""
         if key not in metrics:
             return False
-        improved = math.isnan(self.best_score) or better(key, metrics[key], metrics["fid"], self.best_score,
-                                                          self.best_fid, self.top_score, self.tie)
+        improved = math.isnan(self.best_score) or better(key, metrics[key], metrics[self.tie_key], self.best_score,
+                                                          self.best_second, self.top_score, self.tie, self.tie_key)
         if key not in LOWER_IS_BETTER:
             self.top_score = metrics[key] if math.isnan(self.top_score) else max(self.top_score, metrics[key])
         if improved:
-            self.best_score, self.best_fid, self.best_step = metrics[key], metrics["fid"], step
+            self.best_score, self.best_second, self.best_step = metrics[key], metrics[self.tie_key], step
         return improved
 
     def prepare(self, datamodule) -> None:

@@ -33,7 +33,8 @@ from t2i.io import atomic_save, load_cache
 log = logging.getLogger("t2i")
 
 DEFAULTS = dict(steps=2000, batch_size=128, dim=256, width=32, word_dim=128, lr=2e-3, seed=0, image_size=32,
-                tower="plain", augment="shift", colour=False)
+                tower="plain", augment="shift", colour=False,
+                same_class=0)
 RUNTIME = ("cpu_threads",)  # how it is trained, not what: not part of the cache key
 TOWERS = ("residual", "plain")
 AUGMENTS = ("crop_flip", "shift")
@@ -205,6 +206,16 @@ def r_precision(image_emb: torch.Tensor, text_emb: torch.Tensor, captions: list[
     return float(scores_t.mean()), float(scores_t.std()) if draws > 1 else 0.0
 
 
+def class_oracle_r_precision(labels: torch.Tensor, captions: list[str], draws: int = 10) -> float:
+    """R-precision of a judge that knows each image's and each caption's class and nothing
+    more: same-class captions score alike, in a random order. A judge that tells classes
+    apart but not the images within one is capped here; beating it takes instance detail."""
+    onehot = F.one_hot(labels.long()).float()
+    tiebreak = torch.rand(len(labels), 1, generator=torch.Generator().manual_seed(0)) * 1e-3
+    images, texts = torch.cat([onehot, torch.ones(len(labels), 1)], 1), torch.cat([onehot, tiebreak], 1)
+    return r_precision(images, texts, captions, draws=draws)[0]
+
+
 # ------------------------------------------------------------------- training
 def _settings(datamodule, cfg: dict) -> dict:
     train = datamodule.train_set
@@ -241,6 +252,23 @@ def _augment(images: torch.Tensor, g: torch.Generator, kind: str) -> torch.Tenso
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def batch_rows(n: int, batch_size: int, g: torch.Generator, labels: torch.Tensor | None = None,
+               same_class: int = 0) -> torch.Tensor:
+    """Training images of one batch. `same_class=k` (with labels): batch_size / k classes, k
+    images of each, so every image meets k - 1 captions of its own class among the
+    negatives, the distractors R-precision is hardest on (a judge that only tells classes
+    apart ranks its caption first about 1 time in 1 + the same-class distractors)."""
+    if not same_class or labels is None:
+        return torch.randperm(n, generator=g)[:batch_size]
+    classes = labels.unique()
+    picked = classes[torch.randperm(len(classes), generator=g)[:max(1, batch_size // same_class)]]
+    rows = []
+    for c in picked.tolist():
+        members = (labels == c).nonzero().flatten()
+        rows.append(members[torch.randperm(len(members), generator=g)[:same_class]])
+    return torch.cat(rows)
+
+
 @torch.enable_grad()  # callers may be under no_grad (the in-training monitor, evaluation)
 def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
     train = datamodule.train_set
@@ -251,13 +279,17 @@ def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
     steps, bs = int(cfg["steps"]), min(int(cfg["batch_size"]), len(train))
     opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(cfg["lr"]), total_steps=steps, pct_start=0.1)
+    labels = getattr(train, "fields", {}).get("label")
+    if int(cfg["same_class"]) and labels is None:
+        raise ValueError(f"eval.matching.same_class={cfg['same_class']} needs class labels, which "
+                         f"{type(datamodule).__name__} has not: set eval.matching.same_class=0")
     model.train()
     start, running = time.time(), None
     bar = tqdm(range(steps), desc=f"matching evaluator ({dataset_name(datamodule)}, train split)",
                leave=False, mininterval=2.0, disable=None)  # None: no bar when the output is a log file
     for step in bar:
-        rows = torch.randperm(len(train), generator=g)[:bs]
-        draws = torch.randint(0, 2 ** 31 - 1, (bs,), generator=g)
+        rows = batch_rows(len(train), bs, g, labels, int(cfg["same_class"]))
+        draws = torch.randint(0, 2 ** 31 - 1, (len(rows),), generator=g)
         batch = train.__getitems__(list(zip(rows.tolist(), draws.tolist())))
         images = _augment(batch["image"], g, str(cfg["augment"])).to(device)
         loss = model.loss(images, batch["token_ids"].long().to(device), batch["length"].long().to(device))
