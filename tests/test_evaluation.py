@@ -232,7 +232,8 @@ def test_evaluate_missing_best_falls_back_to_last(make_cfg, tmp_path, caplog):
 
 def test_text_to_image_best_checkpoint_follows_alignment_not_fid(make_cfg, tmp_path):
     """eval.best_by=auto on captioned shapes keeps the best val/alignment_accuracy (ties: the
-    lower val/fid), not the best val/fid; an explicit eval.best_by=val/fid still works."""
+    higher val/precision, the experiment's eval.best_by_tie_break; full ties: the earlier), not
+    the best val/fid; an explicit eval.best_by=val/fid still works."""
     tiny = ["experiment=shapes_gan_cls", "data.splits=[256,64,64]", "data.embedding_dim=16", "data.word2vec.epochs=2",
             "model.ngf=8", "model.ndf=8", "trainer.enable_progress_bar=false", "logger=csv",
             "eval.monitor_samples=64", "eval.num_samples=64", "eval.kid_subset_size=32", "eval.every_n_steps=1",
@@ -240,12 +241,12 @@ def test_text_to_image_best_checkpoint_follows_alignment_not_fid(make_cfg, tmp_p
     for best_by, out in (("auto", "auto"), ("val/fid", "fid")):
         train(make_cfg(tiny + [f"eval.best_by={best_by}"], out=tmp_path / out))
         rows = [r for r in _rows(tmp_path / out / "csv" / "metrics.csv") if r.get("val/fid")]
-        scored = [(float(r["val/alignment_accuracy"]), -float(r["val/fid"]), int(r["step"])) for r in rows]
+        scored = [(float(r["val/alignment_accuracy"]), float(r["val/precision"]), -int(r["step"])) for r in rows]
         state = torch.load(tmp_path / out / "checkpoints" / "best.ckpt", map_location="cpu",
                            weights_only=False)["callbacks"]["EvalMonitor"]
         if best_by == "auto":
             assert state["best_by"] == "alignment_accuracy"
-            assert state["best_step"] == max(scored)[2]
+            assert state["best_step"] == -max(scored)[2]
         else:
             assert state["best_by"] == "fid"
             assert state["best_step"] == min((float(r["val/fid"]), int(r["step"])) for r in rows)[1]
