@@ -56,7 +56,8 @@ def calibrate(datamodule, settings: dict, cache_dir: str, n: int, draws: int = 1
     out["r_precision_shuffled"] = r_precision(evaluator.embed_images(real), text, captions,
                                               truth=derangement(len(captions), 0), draws=draws)[0]
     if "label" in batches[0]:
-        out["r_precision_class_oracle"] = class_oracle_r_precision(torch.cat([b["label"] for b in batches]), captions, draws)
+        labels = torch.cat([b["label"] for b in batches])
+        out["r_precision_class_oracle"] = class_oracle_r_precision(labels, captions, draws)
     steps = int(report["matching_steps"])
     out.update(report, test_items=len(captions), wall_s=round(wall, 1), cpu_s=round(cpu, 1),
                wall_s_per_step=round(wall / steps, 3), cpu_s_per_step=round(cpu / steps, 3))

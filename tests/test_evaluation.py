@@ -10,7 +10,13 @@ import torch
 from omegaconf import OmegaConf
 
 from t2i.data.synthetic import scenes
-from t2i.evaluation.matching import ColourHistogram, batch_rows, class_oracle_r_precision, matching_evaluator, r_precision
+from t2i.evaluation.matching import (
+    ColourHistogram,
+    batch_rows,
+    class_oracle_r_precision,
+    matching_evaluator,
+    r_precision,
+)
 from t2i.evaluation.scores import feature_metrics, image_quality, reference_split
 from t2i.run import train
 from tests.conftest import data_config

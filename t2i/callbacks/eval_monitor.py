@@ -105,7 +105,8 @@ class EvalMonitor(pl.Callback):
 
     def state_dict(self) -> dict:
         return {"best_by": self.key, "best_score": self.best_score, "tie_break": self.tie_key,
-                "best_second": self.best_second, "best_step": self.best_step, "top_score": None if math.isnan(self.top_score) else self.top_score}
+                "best_second": self.best_second, "best_step": self.best_step,
+                "top_score": None if math.isnan(self.top_score) else self.top_score}
 
     def load_state_dict(self, state: dict) -> None:
         key = state.get("best_by", "fid")  # checkpoints before eval.best_by kept the best val/fid
