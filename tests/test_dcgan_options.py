@@ -62,6 +62,21 @@ def test_lr_decay_falls_linearly_over_the_last_fraction_of_max_steps(tmp_path):
     assert [r[0] for r in _fit(_model(), 4, tmp_path)] == [2e-4] * 4  # 0: constant
 
 
+def test_lr_decay_resumes_on_the_configured_rates_not_the_decayed_ones(tmp_path):
+    whole = _fit(_model(lr_decay=0.5), 8, tmp_path / "whole")
+    first = _model(lr_decay=0.5)
+    trainer = pl.Trainer(max_steps=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)
+    data = torch.utils.data.DataLoader([{"image": torch.rand(1, 32, 32) * 2 - 1} for _ in range(16)], batch_size=4)
+    trainer.fit(first, data)
+    trainer.save_checkpoint(tmp_path / "six.ckpt")  # its optimizer states hold the rate decayed at step 5
+    rates = _LearningRates()
+    pl.Trainer(max_steps=8, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, callbacks=[rates], default_root_dir=tmp_path).fit(
+        _model(lr_decay=0.5), data, ckpt_path=tmp_path / "six.ckpt")
+    assert [r[0] for r in rates.seen] == pytest.approx([r[0] for r in whole[6:]])
+
+
 def test_training_progress_follows_max_time_when_it_comes_first():
     class Timer:  # trainer.max_time's Timer, three-quarters through the training time
         def time_elapsed(self, stage):
