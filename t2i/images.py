@@ -25,6 +25,14 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
     return (images.float().clamp(-1, 1) + 1) / 2
 
 
+def centre_square(images: torch.Tensor, fraction: float) -> torch.Tensor:
+    """The centre `fraction` of each side (at least 1 pixel) of (..., H, W) images."""
+    h, w = images.shape[-2:]
+    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return images[..., top:top + ch, left:left + cw]
+
+
 def to_pil(image: torch.Tensor) -> Image.Image:
     """One (C, H, W) image in [-1, 1] -> a PIL image (grey "L" for one channel, else RGB)."""
     array = to_uint8(image).permute(1, 2, 0).numpy()

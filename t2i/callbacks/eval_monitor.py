@@ -88,11 +88,8 @@ class EvalMonitor(pl.Callback):
             raise ValueError(f"eval.best_by_tie_break must be one of {', '.join('val/' + k for k in TIE_BREAKS)}, "
                              f"got {eval_cfg.get('best_by_tie_break')}")
         self.best_score, self.best_step, self.last_step = math.nan, -1, -1
-        self.best_second = self.worst_second()
+        self.best_second = math.inf if self.tie_key in LOWER_IS_BETTER else -math.inf  # nothing kept yet
         self.top_score = math.nan  # the highest score seen (higher-is-better keys)
-
-    def worst_second(self) -> float:
-        return math.inf if self.tie_key in LOWER_IS_BETTER else -math.inf
 
     @property
     def metric(self) -> str:

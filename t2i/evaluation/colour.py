@@ -25,7 +25,7 @@ import re
 
 import torch
 
-from t2i.images import to_unit
+from t2i.images import centre_square, to_unit
 
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "white", "black", "brown")
 CENTRE = 0.5        # side of the centre square, as a fraction of the image side
@@ -90,10 +90,7 @@ def dominant_colours(images: torch.Tensor, batch_size: int = 500) -> list[str | 
     names: list[str | None] = []
     for s in range(0, len(images), batch_size):
         part = images[s:s + batch_size]
-        h, w = part.shape[-2:]
-        ch, cw = max(1, round(h * CENTRE)), max(1, round(w * CENTRE))
-        top, left = (h - ch) // 2, (w - cw) // 2
-        colours = pixel_colours(part[..., top:top + ch, left:left + cw]).flatten(1)
+        colours = pixel_colours(centre_square(part, CENTRE)).flatten(1)
         votes = torch.zeros(len(part), len(COLOURS) + 1).scatter_add_(1, colours + 1, torch.ones_like(colours,
                                                                                                   dtype=torch.float))
         votes = votes[:, 1:] * weights

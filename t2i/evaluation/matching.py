@@ -28,13 +28,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from t2i.evaluation.domain import cache_key
+from t2i.images import centre_square
 from t2i.io import atomic_save, load_cache
 
 log = logging.getLogger("t2i")
 
 DEFAULTS = dict(steps=2000, batch_size=128, dim=256, width=32, word_dim=128, lr=2e-3, seed=0, image_size=32,
-                tower="plain", augment="shift", colour=False,
-                same_class=0)
+                tower="plain", augment="shift", colour=False, same_class=0)
 RUNTIME = ("cpu_threads",)  # how it is trained, not what: not part of the cache key
 TOWERS = ("residual", "plain")
 AUGMENTS = ("crop_flip", "shift")
@@ -68,9 +68,7 @@ class ColourHistogram(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         share = self.pixel(images).softmax(1)
-        s = images.shape[-1]
-        centre = share[..., s // 4:s - s // 4, s // 4:s - s // 4]
-        return self.norm(torch.cat([share.mean((2, 3)), centre.mean((2, 3))], 1))
+        return self.norm(torch.cat([share.mean((2, 3)), centre_square(share, 0.5).mean((2, 3))], 1))
 
 
 class ImageTower(nn.Module):
@@ -258,7 +256,7 @@ def batch_rows(n: int, batch_size: int, g: torch.Generator, labels: torch.Tensor
     images of each, so every image meets k - 1 captions of its own class among the
     negatives, the distractors R-precision is hardest on (a judge that only tells classes
     apart ranks its caption first about 1 time in 1 + the same-class distractors)."""
-    if not same_class or labels is None:
+    if not same_class:
         return torch.randperm(n, generator=g)[:batch_size]
     classes = labels.unique()
     picked = classes[torch.randperm(len(classes), generator=g)[:max(1, batch_size // same_class)]]
