@@ -59,3 +59,6 @@ def test_captions_picture_groups_rows_by_colour_word():
     assert [named[i] == named[i + 1] for i in range(0, 8, 2)] == [True] * 4  # two rows per colour, together
     few = colour_grouped_items(dataset[:3], 3)  # too few colour captions: topped up with the others
     assert len(few) == 3 and len({it["caption"] for it in few}) == 3
+    by_class = [{"caption": f"flower {i} is {'red' if i < 50 else 'yellow'}", "image": torch.zeros(3, 8, 8)}
+                for i in range(100)]  # a split sorted by class: the scan must reach the second class
+    assert {caption_colour(it["caption"]) for it in colour_grouped_items(by_class, 4, scan=10)} == {"red", "yellow"}

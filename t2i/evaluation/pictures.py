@@ -50,14 +50,23 @@ def colour_grouped_items(dataset, k: int, per_colour: int = 2, scan: int = 2000)
     """k items with different captions for captions.png, grouped by the one colour word
     each caption names (colour.COLOURS; the commonest colours first, per_colour rows each), so
     a reader sees at a glance whether "yellow" captions give yellow images; topped up with
-    other captions when too few name one colour."""
+    other captions when too few name one colour. The scan strides over the whole split (at
+    most `scan` items): photo splits are sorted by class, and the first items of one class
+    would show one flower in two colours rather than many flowers in many."""
     by_colour: dict[str, list[dict]] = {}
-    for item in distinct_caption_items(dataset, scan, scan):
+    counts: dict[str, int] = {}
+    seen: set[str] = set()
+    for i in range(0, len(dataset), max(1, len(dataset) // scan)):
+        item = dataset[i]
         named = caption_colour(item["caption"])
-        if named and len(by_colour.setdefault(named, [])) < per_colour:
+        if not named or item["caption"] in seen:
+            continue
+        seen.add(item["caption"])
+        counts[named] = counts.get(named, 0) + 1
+        if len(by_colour.setdefault(named, [])) < per_colour:
             by_colour[named].append(item)
-    groups = sorted(by_colour.values(), key=len, reverse=True)
-    items = [it for group in groups for it in group][:k]
+    order = sorted(by_colour, key=lambda c: (-len(by_colour[c]), -counts[c]))
+    items = [it for c in order for it in by_colour[c]][:k]
     if len(items) < k:
         chosen = {it["caption"] for it in items}
         others = [it for it in distinct_caption_items(dataset, 2 * k, scan) if it["caption"] not in chosen]
