@@ -113,3 +113,29 @@ def test_parallel_decoding_keeps_order_across_chunks(tmp_path):
     assert kept_parallel.tolist() == kept_serial.tolist() == [i for i in range(70) if i != 66]
     assert np.array_equal(serial, parallel)
     assert parallel[66].reshape(3, -1).mean(1).round().tolist() == list(colours[67])
+
+
+def test_a_build_writes_files_named_by_its_process_and_leaves_none_behind(tmp_path, monkeypatch):
+    """Two runs building one cache at once (a sweep) must not share a memory-mapped scratch
+    file (one truncating the other's is a SIGBUS): each build's files carry its pid."""
+    paths = write_images(tmp_path / "img")
+    seen, real = [], cache_mod.load_image
+
+    def spying(path, size):
+        seen.extend(p.name for p in (tmp_path / "cache" / "images").iterdir())
+        return real(path, size)
+
+    monkeypatch.setattr(cache_mod, "load_image", spying)
+    cached_images(paths, 8, tmp_path / "cache", "split", workers=1)
+    scratch = {name for name in seen if name.startswith(".")}
+    assert scratch and all(f"-{os.getpid()}." in name for name in scratch)
+    assert sorted(p.name for p in (tmp_path / "cache" / "images").iterdir()) == sorted(
+        f"split-{cache_mod.cache_key(paths, {'size': 8, 'version': 1})}{ext}" for ext in (".npy", ".kept.npy"))
+
+    def failing(path, size):
+        raise KeyboardInterrupt  # a run stopped mid-build
+
+    monkeypatch.setattr(cache_mod, "load_image", failing)
+    with pytest.raises(KeyboardInterrupt):
+        cached_images(paths, 16, tmp_path / "cache", "split", workers=1)
+    assert len(list((tmp_path / "cache" / "images").iterdir())) == 2  # only the first, complete cache

@@ -93,30 +93,34 @@ def cached_images(paths: Sequence[str | Path], size: int, cache_dir: str | Path,
         folder.mkdir(parents=True, exist_ok=True)
         workers = workers or min(4, os.cpu_count() or 1)
         chunks = [(list(map(str, paths[s:s + 64])), size, list(boxes[s:s + 64])) for s in range(0, len(paths), 64)]
-        tmp = array_path.with_suffix(".tmp.npy")
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
-        kept, i = [], 0
-        if workers > 1 and len(chunks) > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                results = pool.map(_load_chunk, chunks)
-                kept, i = _fill(out, results, kept, i)
-        else:
-            kept, i = _fill(out, map(_load_chunk, chunks), kept, i)
-        skipped = len(paths) - len(kept)
-        if skipped:
-            kept_set = set(kept)
-            bad = [str(p) for j, p in enumerate(paths) if j not in kept_set]
-            log.warning("%s: %d of %d images missing or unreadable, skipped: %s%s", name, skipped, len(paths),
-                        ", ".join(bad[:5]), f" and {skipped - 5} more" if skipped > 5 else "")
-        final = np.lib.format.open_memmap(array_path.with_suffix(".part.npy"), mode="w+", dtype=np.uint8,
-                                          shape=(len(kept), 3, size, size))
-        final[:] = out[: len(kept)]
-        final.flush()
-        del out, final
-        os.replace(array_path.with_suffix(".part.npy"), array_path)
-        with atomic_path(kept_path) as tmp_kept:
-            np.save(tmp_kept, np.asarray(kept, dtype=np.int64))
-        tmp.unlink(missing_ok=True)
+        # Scratch and final files carry the process id (atomic_path's rule): two runs
+        # building the same cache at once (a sweep, two jobs) must not truncate each
+        # other's memory-mapped file, which is a SIGBUS; the last os.replace wins.
+        tmp = folder / f".{array_path.stem}.scratch-{os.getpid()}.npy"
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
+            kept, i = [], 0
+            if workers > 1 and len(chunks) > 1:
+                with ProcessPoolExecutor(workers) as pool:
+                    results = pool.map(_load_chunk, chunks)
+                    kept, i = _fill(out, results, kept, i)
+            else:
+                kept, i = _fill(out, map(_load_chunk, chunks), kept, i)
+            skipped = len(paths) - len(kept)
+            if skipped:
+                kept_set = set(kept)
+                bad = [str(p) for j, p in enumerate(paths) if j not in kept_set]
+                log.warning("%s: %d of %d images missing or unreadable, skipped: %s%s", name, skipped, len(paths),
+                            ", ".join(bad[:5]), f" and {skipped - 5} more" if skipped > 5 else "")
+            with atomic_path(array_path) as part:
+                final = np.lib.format.open_memmap(part, mode="w+", dtype=np.uint8, shape=(len(kept), 3, size, size))
+                final[:] = out[: len(kept)]
+                final.flush()
+                del out, final
+            with atomic_path(kept_path) as tmp_kept:
+                np.save(tmp_kept, np.asarray(kept, dtype=np.int64))
+        finally:
+            tmp.unlink(missing_ok=True)
         images, kept = np.load(array_path, mmap_mode="r"), np.load(kept_path)
     return images, kept
 
