@@ -3,12 +3,14 @@ the protocol string, cached references, the in-training monitor and best.ckpt.""
 import csv
 import json
 import logging
+from types import SimpleNamespace
 
 import hydra
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+from t2i.data.batches import eval_batches, split_images, spread_indices
 from t2i.data.synthetic import scenes
 from t2i.evaluation.matching import (
     ColourHistogram,
@@ -150,6 +152,15 @@ def test_precision_recall_fid_from_features():
     assert same["precision"] > 0.8 and same["recall"] > 0.8 and same["fid"] < 1
     assert far["precision"] < 0.05 and far["recall"] < 0.05 and far["fid"] > 100
     assert narrow["precision"] > 0.9 and narrow["recall"] < 0.3
+
+
+def test_evaluation_items_spread_over_a_class_sorted_split():
+    test = [{"image": torch.full((1, 4, 4), float(i // 25)), "label": i // 25} for i in range(100)]  # 4 classes
+    dm = SimpleNamespace(train_set=test, val_set=test, test_set=test, collate_fn=None)
+    labels = torch.cat([b["label"] for b in eval_batches(dm, 8, 3)])
+    assert labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]  # every class, not the first 8 items of class 0
+    assert split_images(dm, "test", 8)[:, 0, 0, 0].tolist() == labels.float().tolist()  # the same items
+    assert spread_indices(5, 10) == [0, 1, 2, 3, 4]  # n >= size: the whole split, in order
 
 
 def test_protocol_and_cached_reference(make_cfg, tmp_path):

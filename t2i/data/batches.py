@@ -17,16 +17,25 @@ def split_dataset(datamodule, split: str):
     return dataset
 
 
+def spread_indices(size: int, n: int) -> list[int]:
+    """n item indices spread evenly over a split of `size` items (all of them, in order,
+    when n >= size). Photo splits are sorted by class: the first 1,000 of Oxford-102's
+    1,464 test images fall in 15 of its 20 test classes, a stride reaches all 20."""
+    n = min(int(n), size)
+    return [i * size // n for i in range(n)]
+
+
 def eval_batches(datamodule, n: int, batch_size: int, split: str = "test"):
-    """Up to n items of a split as batches (real images and their conditioning)."""
+    """Up to n items of a split, spread over it (`spread_indices`), as batches (real images
+    and their conditioning)."""
     dataset = split_dataset(datamodule, split)
     collate = getattr(datamodule, "collate_fn", None) or torch.utils.data.default_collate
-    n = min(n, len(dataset))
-    for s in range(0, n, batch_size):
-        yield collate([dataset[i] for i in range(s, min(n, s + batch_size))])
+    rows = spread_indices(len(dataset), n)
+    for s in range(0, len(rows), batch_size):
+        yield collate([dataset[i] for i in rows[s:s + batch_size]])
 
 
 def split_images(datamodule, split: str, n: int, batch_size: int = 256) -> torch.Tensor:
-    """The first n real images of a split, float in [-1, 1]."""
+    """n real images of a split spread over it (`eval_batches`), float in [-1, 1]."""
     return torch.cat([b["image"] for b in eval_batches(datamodule, n, batch_size, split)])
 

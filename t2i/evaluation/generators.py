@@ -57,8 +57,8 @@ def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, e
     floor, _ = r_precision(fake_emb, text, captions, truth=derangement(len(captions), seed), draws=draws, seed=seed)
     return {"r_precision": ours, "r_precision_std": ours_std, "r_precision_real": ceiling,
             "r_precision_shuffled": floor, "r_precision_protocol":
-            f"matching evaluator ({dataset_name(datamodule)}, trained on train) | {len(captions)} test captions, "
-            f"1 true + 99 distractors, {draws} draws", **report}
+            f"matching evaluator ({dataset_name(datamodule)}, trained on train) | {len(captions)} test captions "
+            f"(spread over the split), 1 true + 99 distractors, {draws} draws", **report}
 
 
 def caption_colours(fake: torch.Tensor, batches: list[dict], eval_cfg) -> dict:
@@ -80,7 +80,7 @@ def alignment(fake: torch.Tensor, batches: list[dict], datamodule, eval_cfg) -> 
 
 def score_generator(model, datamodule, eval_cfg, split: str, n: int, reference: str | None = None
                     ) -> tuple[dict, torch.Tensor, list[dict]]:
-    """Generate one image per item of the first n items of `split`, and score them:
+    """Generate one image per item of n items of `split` (spread over it), and score them:
     FID/KID/precision/recall against the reference split, plus R-precision and alignment
     where the data has captions / attribute targets. Returns (metrics, images, batches)."""
     bs = int(eval_cfg.batch_size)

@@ -52,7 +52,8 @@ def reconstruction_metrics(pred: torch.Tensor, target: torch.Tensor, suffix: str
 
 # -------------------------------------------------------------------- runner
 def predict_split(model, datamodule, n: int, batch_size: int) -> dict:
-    """Centres predicted for the first n test images, with what evaluation compares."""
+    """Centres predicted for n test images (spread over the split: `eval_batches`), with what
+    evaluation compares."""
     out = {"masked": [], "image": [], "pred": [], "caption": []}
     with evaluating(model):
         for batch in eval_batches(datamodule, n, batch_size):
@@ -97,7 +98,7 @@ def full_image_quality(full: torch.Tensor, eval_cfg, datamodule) -> dict:
         return {"fid": None, "fid_note": "FID of the full reconstructions needs Inception weights: evaluate with "
                                          "eval.inception_weights=PATH/pt_inception-2015-12-05-6726825d.pth"}
     cfg = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(eval_cfg)), {"feature_extractor": "inception"})
-    # the reference: the same first len(full) test images the centres were predicted for
+    # the reference: the same len(full) test images the centres were predicted for (both spread)
     out = image_quality(full, datamodule, cfg, eval_cfg.get("cache_dir") or ".cache", reference="test")
     out["fid_images"] = "full reconstructions (visible border + predicted centre) vs the real test images"
     return out

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from t2i.data.batches import spread_indices
 from t2i.evaluation.domain import cache_key
 from t2i.images import centre_square
 from t2i.io import atomic_save, load_cache
@@ -307,11 +308,12 @@ def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
 
 
 def heldout_r_precision(model: MatchingEvaluator, dataset, limit: int = 1000, draws: int = 5) -> dict:
-    """Real-image R-precision of the evaluator on a held-out split (first caption of each
-    image), always computed: with 99 distractors where the split has 100 distinct captions,
+    """Real-image R-precision of the evaluator on a held-out split (up to `limit` images spread
+    over it, the first caption of each), always computed: with 99 distractors where the split has 100 distinct captions,
     else with as many as there are (labelled: chance is 1 in distractors + 1)."""
-    n = min(limit, len(dataset))
-    batch = dataset.__getitems__(list(range(n)))
+    rows = spread_indices(len(dataset), limit)
+    n = len(rows)
+    batch = dataset.__getitems__(rows)
     img = model.embed_images(batch["image"])
     txt = model.embed_texts(batch["token_ids"], batch["length"])
     distractors = min(99, int(caption_codes(batch["caption"]).unique().numel()) - 1)

@@ -19,10 +19,10 @@ log = logging.getLogger("t2i")
 
 def reference_features(space, datamodule, split: str, count: int, cache_dir, batch_size: int = 100
                        ) -> torch.Tensor:
-    """(n, D) features of the first `count` real images of `split` in `space`
-    (n = min(count, split size))."""
+    """(n, D) features of `count` real images of `split` spread over it (`eval_batches`) in
+    `space` (n = min(count, split size))."""
     n = min(int(count), len(split_dataset(datamodule, split)))
-    key = dict(data=type(datamodule).__name__, settings=cache_key(datamodule), split=split, count=n,
+    key = dict(data=type(datamodule).__name__, settings=cache_key(datamodule), split=split, count=n, subset="spread",
                size=int(getattr(datamodule, "image_size", 0)), space=space.name, network=space.fingerprint)
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     safe = space.name.replace(":", "-").replace("/", "-")
