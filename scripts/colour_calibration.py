@@ -1,7 +1,7 @@
 """Tune and calibrate colour_accuracy's HSV rule (t2i/evaluation/colour.py) on real photos:
 a grid over the rule's thresholds scored on the *train* split's real images (every caption
 naming one colour), then the chosen rule's real-image ceiling and shuffled floor on the
-test split as evaluation computes them (first caption of the first N test images).
+test split as evaluation computes them (first caption of N test images spread over the split).
 
     python scripts/colour_calibration.py experiment=flowers_dfgan data.root=../shared/data/flowers102 [--grid]
 

@@ -308,9 +308,10 @@ def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
 
 
 def heldout_r_precision(model: MatchingEvaluator, dataset, limit: int = 1000, draws: int = 5) -> dict:
-    """Real-image R-precision of the evaluator on a held-out split (up to `limit` images spread
-    over it, the first caption of each), always computed: with 99 distractors where the split has 100 distinct captions,
-    else with as many as there are (labelled: chance is 1 in distractors + 1)."""
+    """Real-image R-precision of the evaluator on a held-out split (up to `limit` images
+    spread over it, the first caption of each), always computed: with 99 distractors where
+    those have 100 distinct captions, else with as many as there are (labelled: chance is 1
+    in distractors + 1)."""
     rows = spread_indices(len(dataset), limit)
     n = len(rows)
     batch = dataset.__getitems__(rows)

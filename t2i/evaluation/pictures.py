@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import save_image
 
+from t2i.data.batches import spread_indices
 from t2i.evaluation.colour import caption_colour
 from t2i.generator import draw_noise
 from t2i.images import grid, to_pil
@@ -50,13 +51,13 @@ def colour_grouped_items(dataset, k: int, per_colour: int = 2, scan: int = 2000)
     """k items with different captions for captions.png, grouped by the one colour word
     each caption names (colour.COLOURS; the commonest colours first, per_colour rows each), so
     a reader sees at a glance whether "yellow" captions give yellow images; topped up with
-    other captions when too few name one colour. The scan strides over the whole split (at
-    most `scan` items): photo splits are sorted by class, and the first items of one class
+    other captions when too few name one colour. The scan spreads over the whole split (at
+    most `scan` items, `spread_indices`): photo splits are sorted by class, and the first items of one class
     would show one flower in two colours rather than many flowers in many."""
     by_colour: dict[str, list[dict]] = {}
     counts: dict[str, int] = {}
     seen: set[str] = set()
-    for i in range(0, len(dataset), max(1, len(dataset) // scan)):
+    for i in spread_indices(len(dataset), scan):
         item = dataset[i]
         named = caption_colour(item["caption"])
         if not named or item["caption"] in seen:
