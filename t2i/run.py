@@ -23,6 +23,7 @@ from t2i.generator import ImageGenerator, is_text_to_image
 from t2i.images import grid, to_unit
 from t2i.io import AtomicCheckpointIO, atomic_path, atomic_write_text
 from t2i.loggers import finish_wandb
+from t2i.precision import apply_precision
 from t2i.run_folder import RunFolder, is_main_process, resume_command, resume_path, write_hydra_record
 from t2i.summary import print_summary
 
@@ -76,6 +77,7 @@ def train(cfg: DictConfig) -> dict:
 
 
 def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
+    apply_precision(cfg.trainer)  # before the config is stored in checkpoints: they record the concrete one
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
     if ckpt_path is not None and is_main_process():
@@ -193,6 +195,8 @@ def evaluate_model(model, datamodule, cfg: DictConfig, out_dir: Path, checkpoint
     metrics = model.evaluate(datamodule, cfg.eval, out_dir)
     if checkpoint is not None:
         metrics.update(checkpoint=checkpoint, step=step)
+    if cfg.get("trainer") is not None:  # the arithmetic the weights were trained in
+        metrics["trainer_precision"] = str(cfg.trainer.get("precision", "32"))
     atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
     log.info("metrics written to %s:\n%s", out_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics

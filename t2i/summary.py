@@ -72,6 +72,8 @@ def summary_lines(cfg, metrics: dict, out_dir: Path, example_caption: str | None
         lines.append("metrics      " + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(metrics.items())[:6]
                                              if isinstance(v, (int, float))))
 
+    if metrics.get("trainer_precision") is not None:
+        lines.append(f"precision    trained in {metrics['trainer_precision']} (trainer.precision)")
     pictures = [p.name for pattern in PICTURES for p in sorted(out_dir.glob(pattern))]
     grids = sorted((out_dir / "samples").glob("step_*.png"))
     if grids:
