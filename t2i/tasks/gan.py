@@ -48,6 +48,15 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
+def mode_seeking_ratio(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor
+                       ) -> torch.Tensor:
+    """MSGAN's ratio (Mao et al. 2019, eq. 3): mean |G(c, z_a) - G(c, z_b)| over
+    mean |z_a - z_b|, for pairs with the same condition c. G maximises it, so two noises
+    cannot give one picture: the cure the paper proposes for conditional GANs that
+    ignore z (mode collapse per condition)."""
+    return (fake_a - fake_b).abs().float().mean() / (z_a - z_b).abs().float().mean()
+
+
 def training_progress(step: int, max_steps: int | None, timers=()) -> float:
     """How far training is, in [0, 1]: the further along of step / max_steps and of each
     Timer's elapsed / (elapsed + remaining) training time (trainer.max_time)."""
@@ -65,19 +74,22 @@ class GANTask(pl.LightningModule):
 
     def __init__(self, optimizer_g: Callable, optimizer_d: Callable, d_steps: int = 1,
                  nz: int = 100, noise: str = "uniform", seed: int = 0, channels_last: bool = False,
-                 lr_decay: float = 0.0):
+                 lr_decay: float = 0.0, mode_seeking: float = 0.0):
         super().__init__()
         if d_steps < 1:
             raise ValueError(f"model.d_steps must be >= 1, got {d_steps}")
         if not 0.0 <= lr_decay <= 1.0:
             raise ValueError(f"model.lr_decay must be in [0, 1] (the last fraction of training over which both "
                              f"learning rates fall linearly to 0; 0: constant), got {lr_decay}")
+        if mode_seeking < 0:
+            raise ValueError(f"model.mode_seeking must be >= 0 (0: off; MSGAN's weight is 1), got {mode_seeking}")
         if noise not in NOISE_KINDS:
             raise ValueError(f"model.noise must be one of {NOISE_KINDS}, got {noise!r}")
         self.automatic_optimization = False
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.d_steps, self.nz, self.noise_kind, self.seed = d_steps, nz, noise, seed
         self.channels_last, self.lr_decay = channels_last, float(lr_decay)
+        self.mode_seeking = float(mode_seeking)
         self.base_lr: list[float] = []  # set by configure_optimizers
         # taken over from the Trainer, which refuses them under manual optimisation
         self.gradient_clip: dict | None = None
@@ -233,8 +245,9 @@ class GANTask(pl.LightningModule):
             last = k == self.d_steps - 1
             # The last fake keeps its graph and is reused for the generator step, as in
             # pytorch/examples' dcgan; earlier ones need no graph at all.
+            z = self.noise(n, stream=k + 1_000 * (self.accumulated - 1))
             with torch.set_grad_enabled(last):
-                fake = self.generate_for_step(batch, self.noise(n, stream=k + 1_000 * (self.accumulated - 1)))
+                fake = self.generate_for_step(batch, z)
             self.toggle_optimizer(opt_d)
             d_loss, d_logs = self.discriminator_loss(batch, fake.detach())
             self.d_calls += 1
@@ -244,6 +257,10 @@ class GANTask(pl.LightningModule):
 
         self.toggle_optimizer(opt_g)  # D's weights get no gradient from the G step
         g_loss, g_logs = self.generator_loss(batch, fake)
+        if self.mode_seeking > 0:
+            ms_loss, ratio = self.mode_seeking_loss(batch, fake, z)
+            g_loss = g_loss + self.mode_seeking * ms_loss
+            g_logs = {**g_logs, "train/mode_seeking_ratio": ratio}
         self.check_finite(g_loss, "generator")
         self.backward_and_step(opt_g, g_loss, first, step_now, scale)
         self.untoggle_optimizer(opt_g)
@@ -253,6 +270,18 @@ class GANTask(pl.LightningModule):
                       prog_bar=False, batch_size=n)
         self.log_dict({"d": d_loss.detach().float(), "g": g_loss.detach().float()}, prog_bar=True,
                       logger=False, batch_size=n)
+
+    def mode_seeking_loss(self, batch: dict, fake: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`model.mode_seeking=w` (MSGAN): the first half of the batch is drawn again with
+        other noise and G is penalised by 1 / (ratio + eps), eps = 1e-5 as in the paper's
+        code. Half a batch keeps the extra generator pass at +50% of G's cost."""
+        half = max(1, fake.shape[0] // 2)
+        z_b = self.noise(half, stream=40_000 + self.accumulated)
+        part = {k: v[:half] if isinstance(v, (list, torch.Tensor)) and len(v) == len(fake) else v
+                for k, v in batch.items()}
+        fake_b = self.generate_for_step(part, z_b)
+        ratio = mode_seeking_ratio(fake[:half], fake_b, z[:half], z_b)
+        return 1.0 / (ratio + 1e-5), ratio.detach()
 
     def configure_optimizers(self):
         opt_g = self.optimizer_g(params=self.generator_parameters())
