@@ -12,7 +12,8 @@ from t2i.errors import user_errors
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m t2i.data.download", description="Fetch a dataset, check it and lay it out where its reader looks.")
+    p = argparse.ArgumentParser(prog="python -m t2i.data.download",
+                                description="Fetch a dataset, check it and lay it out where its reader looks.")
     p.add_argument("name", choices=sorted(DATASETS), help="the dataset")
     p.add_argument("--root", help="dataset folder (default: $T2I_DATA or ./data, plus the dataset's folder, "
                                   "as conf/data/<name>.yaml)")
