@@ -154,16 +154,16 @@ def test_download_only_when_missing(acl_root, tmp_path, monkeypatch):
     import t2i.data.imdb as imdb_module
     calls = []
 
-    def fake_download(url, download_root, extract_root=None, **kw):
-        calls.append(url)
-        imdb_fixture.write(Path(extract_root))
-    monkeypatch.setattr(imdb_module, "download_and_extract_archive", fake_download)
+    def fake_download(name, root, mirror=None):  # t2i.data.download's fetch, tested in test_download.py
+        calls.append(name)
+        imdb_fixture.write(Path(root))
+    monkeypatch.setattr(imdb_module, "fetch_dataset", fake_download)
     IMDBDataModule(root=str(acl_root), download=True).prepare_data()
     assert calls == []
     empty = tmp_path / "fresh"
     dm = IMDBDataModule(root=str(empty), download=True)
     dm.prepare_data()
-    assert len(calls) == 1 and calls[0].endswith("aclImdb_v1.tar.gz")
+    assert calls == ["imdb"]
     dm.setup("fit")
     assert len(dm.train_set) > 0
 

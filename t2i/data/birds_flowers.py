@@ -32,17 +32,20 @@ import torch
 from t2i.data.base import DatasetNotFoundError, find_below, load_python2_pickle
 from t2i.data.caption_files import decode_part, read_caption_file, read_lines
 from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
+from t2i.data.download import fetch_dataset
 from t2i.data.splits import pick, split_count
 
 log = logging.getLogger("t2i")
 
 HOW_TO_GET_CUB = (
+    "  all of it: data.download=true, or python -m t2i.data.download cub --root ROOT\n"
     "  images + Caltech's metadata: CUB_200_2011.tgz from https://data.caltech.edu/records/65de6-vp158\n"
     "  captions + Reed's class split: cvpr2016_cub.tar.gz (text_c10/, trainvalclasses.txt, testclasses.txt, ...) "
     "from https://github.com/reedscot/icml2016\n"
     "  or AttnGAN's birds.zip metadata (birds/text/, birds/{train,test}/filenames.pickle, "
     "https://github.com/taoxugit/AttnGAN) with CUB_200_2011/ extracted into birds/")
 HOW_TO_GET_FLOWERS = (
+    "  all of it: data.download=true, or python -m t2i.data.download flowers --root ROOT\n"
     "  images: 102flowers.tgz (jpg/image_NNNNN.jpg) from https://www.robots.ox.ac.uk/~vgg/data/flowers/102/\n"
     "  captions (+ class split): cvpr2016_flowers.tar.gz (text_c10/class_000NN/image_NNNNN.txt) from "
     "https://github.com/reedscot/icml2016")
@@ -104,13 +107,15 @@ class BenchmarkCaptions(CaptionDataModule):
     channels = 3
     seed_changes_data = False  # split_seed, not the run's seed, makes the splits
     name = "benchmark"
+    download_name = ""  # its entry in t2i.data.download's table
     how_to_get = ""
     layout_help = ""
     test_class_fraction = 0.25  # Reed's proportions, for the seeded split when his lists are absent
     val_class_fraction = 1 / 3
 
     def __init__(self, split: str = "classes", val_split: str = "images", val_size: int | float = 0.05,
-                 split_seed: int = 0, image_size: int = 64, cache_workers: int | None = None, **kw):
+                 split_seed: int = 0, image_size: int = 64, cache_workers: int | None = None,
+                 download: bool = False, download_mirror: str | None = None, **kw):
         super().__init__(image_size=image_size, **kw)
         if image_size < 8:
             raise ValueError(f"data.image_size must be >= 8, got {image_size}")
@@ -123,6 +128,8 @@ class BenchmarkCaptions(CaptionDataModule):
         split_count(val_size, 10)  # validate now
         self.split, self.val_split, self.val_size, self.split_seed = split, val_split, val_size, split_seed
         self.cache_workers = cache_workers
+        # underscored: fetching settings, not part of the evaluators' cache key
+        self._download, self._download_mirror = download, download_mirror
         self.class_names: dict[int, str] = {}
         self._stats: dict = {}
         self._notes: list[str] = []
@@ -147,7 +154,13 @@ class BenchmarkCaptions(CaptionDataModule):
         return None
 
     # ---------------------------------------------------------------- setup
+    def prepare_data(self) -> None:
+        """data.download=true: fetch, check and lay out what is missing (a no-op once there)."""
+        if self._download:
+            fetch_dataset(self.download_name, self.root, self._download_mirror)
+
     def load_splits(self) -> dict[str, CaptionedImages]:
+        self.prepare_data()
         if not self.root.is_dir():
             raise DatasetNotFoundError(f"{self.name}: data.root={self.root} is not a folder. Expected "
                                        f"{self.layout_help}.\nGet it:\n{self.how_to_get}")
@@ -334,6 +347,7 @@ class CUBCaptions(BenchmarkCaptions):
     each bird to 1.5x its bounding box first; `crop=centre` keeps the whole photo."""
 
     name = "CUB"
+    download_name = "cub"
     dataset_name = "cub"  # names the cached evaluators and metric labels (domain:cub-matching)
     how_to_get = HOW_TO_GET_CUB
     layout_help = CUB_LAYOUT
@@ -434,6 +448,7 @@ class FlowersCaptions(BenchmarkCaptions):
     a seeded 82 train+val / 20 test classes (logged)."""
 
     name = "Flowers"
+    download_name = "flowers"
     dataset_name = "flowers"
     how_to_get = HOW_TO_GET_FLOWERS
     layout_help = FLOWERS_LAYOUT

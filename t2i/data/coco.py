@@ -28,6 +28,7 @@ from gensim.parsing.preprocessing import STOPWORDS
 
 from t2i.data.base import BaseDataModule, DatasetNotFoundError, ImageArrayDataset, load_python2_pickle
 from t2i.data.cache import cached_images
+from t2i.data.download import fetch_dataset
 from t2i.data.splits import carve, split_count
 from t2i.text import Vocabulary, WordVectors, tokenize
 from t2i.text.word2vec import fit_word_vectors
@@ -36,7 +37,8 @@ log = logging.getLogger("t2i")
 
 IFT6266_PICKLE = "inpainting/dict_key_imgID_value_caps_train_and_valid.pkl"
 IFT6266_URL = "http://www-labs.iro.umontreal.ca/~lisa/datasets/mscoco_inpaiting/inpainting.tar.bz2"
-COCO_URL = ("https://cocodataset.org/#download (2014 Train/Val images: train2014.zip, val2014.zip; "
+COCO_URL = ("data.download=true (python -m t2i.data.download coco --root ROOT), or "
+            "https://cocodataset.org/#download (2014 Train/Val images: train2014.zip, val2014.zip; "
             "2014 Train/Val annotations: annotations_trainval2014.zip)")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 CAPTION_MODES = ("none", "bow", "word2vec")
@@ -283,7 +285,8 @@ class COCOInpaintingDataModule(BaseDataModule):
     def __init__(self, layout: str = "auto", image_size: int = 64, hole_size: int = 32, fill: str = "zeros",
                  captions: str = "bow", bow_size: int = 1000, word2vec_dim: int = 100, word2vec_epochs: int = 10,
                  pretrained_vectors: str | None = None, require_captions: bool = True,
-                 val_size: int | float = 0.1, test_size: int | float = 0.1, cache_dir: str = ".cache", **kw):
+                 val_size: int | float = 0.1, test_size: int | float = 0.1, cache_dir: str = ".cache",
+                 download: bool = False, download_mirror: str | None = None, **kw):
         super().__init__(**kw)
         if image_size != 64 or not 0 < hole_size < image_size or (image_size - hole_size) % 2:
             raise ValueError(f"data.image_size must be 64 and data.hole_size an even size below it, "
@@ -298,14 +301,22 @@ class COCOInpaintingDataModule(BaseDataModule):
         self.word2vec_epochs, self.pretrained_vectors = word2vec_epochs, pretrained_vectors
         self.require_captions, self.val_size, self.test_size = require_captions, val_size, test_size
         self.cache_dir = Path(str(cache_dir)).expanduser()
+        # underscored: fetching settings, not part of the evaluators' cache key
+        self._download, self._download_mirror = download, download_mirror
         self.counts: dict[str, int] = {}
         self.fill_value: torch.Tensor | None = None
         self.text_state: dict | None = None  # bow words or word vectors: from training, or a checkpoint
 
     # ------------------------------------------------------------ setup
+    def prepare_data(self) -> None:
+        """data.download=true: MSCOCO 2014 (train2014, val2014, caption annotations) fetched and laid out."""
+        if self._download:
+            fetch_dataset("coco", self.root, self._download_mirror)
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
+        self.prepare_data()
         layout = detect_layout(self.root, self.layout)
         counts = defaultdict(int)
         pools = read_pools(self.root, layout, self.require_captions, counts)

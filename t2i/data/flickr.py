@@ -27,12 +27,14 @@ from pathlib import Path
 from t2i.data.base import DatasetNotFoundError, find_below
 from t2i.data.caption_files import decode_part, read_lines
 from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
+from t2i.data.download import fetch_dataset
 from t2i.data.splits import carve
 
 log = logging.getLogger("t2i")
 
 HOW_TO_GET = {
-    "8k": "Flickr8k_Dataset.zip + Flickr8k_text.zip (https://github.com/jbrownlee/Datasets/releases/tag/Flickr8k, "
+    "8k": "data.download=true (python -m t2i.data.download flickr8k --root ROOT), or "
+          "Flickr8k_Dataset.zip + Flickr8k_text.zip (https://github.com/jbrownlee/Datasets/releases/tag/Flickr8k, "
           "the official files) extracted side by side; or Kaggle 'adityajn105/flickr8k' (captions.txt + Images/); "
           "Karpathy's split: dataset_flickr8k.json from "
           "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip",
@@ -222,7 +224,8 @@ class FlickrCaptions(CaptionDataModule):
     seed_changes_data = False  # split_seed, not the run's seed, makes the splits
 
     def __init__(self, variant: str = "auto", image_size: int = 64, val_size: int = 1000, test_size: int = 1000,
-                 split_seed: int = 0, cache_workers: int | None = None, **kw):
+                 split_seed: int = 0, cache_workers: int | None = None, download: bool = False,
+                 download_mirror: str | None = None, **kw):
         super().__init__(image_size=image_size, **kw)
         if image_size < 8:
             raise ValueError(f"data.image_size must be >= 8, got {image_size}")
@@ -232,6 +235,8 @@ class FlickrCaptions(CaptionDataModule):
             raise ValueError(f"data.val_size and data.test_size must be >= 0, got {val_size}, {test_size}")
         self.variant, self.val_size, self.test_size, self.split_seed = variant, val_size, test_size, split_seed
         self.cache_workers = cache_workers
+        # underscored: fetching settings, not part of the evaluators' cache key
+        self._download, self._download_mirror = download, download_mirror
         self._stats: dict = {}
 
     @property
@@ -269,7 +274,13 @@ class FlickrCaptions(CaptionDataModule):
                          f"images, split_seed {self.split_seed})")
         return random_split(list(ann.captions), self.val_size, self.test_size, self.split_seed)
 
+    def prepare_data(self) -> None:
+        """data.download=true: Flickr8k is fetched (auto, 8k); Flickr30k's message says where to request it."""
+        if self._download:
+            fetch_dataset("flickr30k" if self.variant == "30k" else "flickr8k", self.root, self._download_mirror)
+
     def load_splits(self) -> dict[str, CaptionedImages]:
+        self.prepare_data()
         variant, kind, path, ann = self.annotations()
         self.dataset_name = f"flickr{variant}"  # names the cached evaluators and metric labels
         names = list(ann.captions)

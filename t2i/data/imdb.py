@@ -25,9 +25,9 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from torchvision.datasets.utils import download_and_extract_archive
 
 from t2i.data.base import BaseDataModule, DatasetNotFoundError, EpochSeededSampler
+from t2i.data.download import fetch_dataset
 from t2i.data.splits import carve
 from t2i.text import Vocabulary, tokenize
 
@@ -37,7 +37,8 @@ ACL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ACL_LABELS = {"neg": 0, "pos": 1}
 CSV_LABELS = {"positive": 1, "pos": 1, "1": 1, "negative": 0, "neg": 0, "0": 0}
 _FILE_NAME = re.compile(r"^(\d+)_(\d+)\.txt$")  # <id>_<rating>.txt, rating 1..10
-HOW_TO_GET = (f"download=true fetches {ACL_URL} (84 MB) where internet exists; or extract that tarball "
+HOW_TO_GET = (f"download=true (or python -m t2i.data.download imdb --root ROOT) fetches {ACL_URL} (84 MB) "
+              "where internet exists; or extract that tarball "
               "into ROOT (giving ROOT/aclImdb/), or put Kaggle's 'IMDB Dataset.csv' (columns review,sentiment) "
               "in ROOT")
 
@@ -240,7 +241,8 @@ class IMDBDataModule(BaseDataModule):
     def __init__(self, vocab_size: int = 10_000, max_len: int = 200, length_policy: str = "truncate",
                  truncate_side: str = "head", val_fraction: float = 0.1, max_train: int | None = None,
                  max_test: int | None = None, format: str = "auto", csv_test_fraction: float = 0.5,
-                 bucket: bool = True, download: bool = False, **kw):
+                 bucket: bool = True, download: bool = False,
+                 download_mirror: str | None = None, **kw):
         super().__init__(**kw)
         if vocab_size < 3:
             raise ValueError(f"data.vocab_size must be >= 3 (<pad>, <unk> and one word), got {vocab_size}")
@@ -263,6 +265,7 @@ class IMDBDataModule(BaseDataModule):
         self.length_policy, self.truncate_side = length_policy, truncate_side
         self.max_train, self.max_test, self.format = max_train, max_test, format
         self.csv_test_fraction, self.bucket, self.download = csv_test_fraction, bucket, download
+        self._download_mirror = download_mirror  # underscored: not part of any cache key
         self.vocab: Vocabulary | None = None
         self.skipped: dict[str, Counter] = {}
         self._source: tuple[str, Path] | None = None
@@ -272,7 +275,7 @@ class IMDBDataModule(BaseDataModule):
     # ---- where the files are
     def prepare_data(self) -> None:
         if self.download and self._find_source(raise_missing=False) is None:
-            download_and_extract_archive(ACL_URL, download_root=str(self.root), extract_root=str(self.root))
+            fetch_dataset("imdb", self.root, self._download_mirror)
         self._find_source()
 
     def _find_source(self, raise_missing: bool = True) -> tuple[str, Path] | None:

@@ -8,10 +8,10 @@ import pickle
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.datasets import CIFAR10, MNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from t2i.data.base import BaseDataModule, DatasetNotFoundError, ImageArrayDataset, require_files
+from t2i.data.download import fetch_dataset
 from t2i.data.splits import carve
 
 log = logging.getLogger("t2i")
@@ -50,12 +50,13 @@ class _LabelledImages(BaseDataModule):
     seed_changes_data = False  # the val split has its own seed: runs of any seed share splits and feature nets
 
     def __init__(self, image_size: int = 32, val_size: int = 5000, download: bool = False, split_seed: int = 0,
-                 **kw):
+                 download_mirror: str | None = None, **kw):
         super().__init__(**kw)
         if image_size not in (32, 64):
             raise ValueError(f"data.image_size must be 32 or 64, got {image_size}")
         self.image_size, self.val_size, self.download = image_size, val_size, download
         self.split_seed = split_seed
+        self._download_mirror = download_mirror  # underscored: not part of the evaluators' cache key
 
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -87,10 +88,10 @@ class MNISTDataModule(_LabelledImages):
 
     def prepare_data(self) -> None:
         if self.download:
-            MNIST(str(self.root), train=True, download=True)
-            MNIST(str(self.root), train=False, download=True)
+            fetch_dataset("mnist", self.root, self._download_mirror)
         require_files(self.root / "MNIST" / "raw", MNIST_FILES, "MNIST",
-                      "download=true fetches it where internet exists, or copy the four IDX files "
+                      "download=true (or python -m t2i.data.download mnist --root ROOT) fetches it where "
+                      "internet exists, or copy the four IDX files "
                       "(gunzipped) from https://yann.lecun.com/exdb/mnist/ (mirror: "
                       "https://ossci-datasets.s3.amazonaws.com/mnist/) into ROOT/MNIST/raw/")
 
@@ -115,10 +116,11 @@ class CIFAR10DataModule(_LabelledImages):
     target_classes = {"class": 10}
 
     def prepare_data(self) -> None:
-        if self.download and not (self.root / "cifar-10-batches-py" / "test_batch").exists():
-            CIFAR10(str(self.root), train=True, download=True)
+        if self.download:
+            fetch_dataset("cifar10", self.root, self._download_mirror)
         require_files(self.root / "cifar-10-batches-py", CIFAR_FILES, "CIFAR-10",
-                      "download=true fetches it where internet exists, or extract "
+                      "download=true (or python -m t2i.data.download cifar10 --root ROOT) fetches it where internet "
+                      "exists, or extract "
                       "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz into ROOT/")
 
     def load(self, train: bool):
