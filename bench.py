@@ -27,11 +27,15 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.common import compose, img_per_s, lightning_img_per_s, path_overrides, step_loader, sync  # noqa: E402
+from benchmarks.peak import gemm_flops, peaks  # noqa: E402
+from benchmarks.steps import MODELS as STEP_MODELS  # noqa: E402
+from benchmarks.steps import bench_steps  # noqa: E402
+
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 
 
@@ -62,7 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--t2i-models", default=T2I_MODEL,
                    help="comma-separated model configs (conf/model/<name>.yaml) timed on captioned shapes, "
                         "e.g. gan_cls,df_gan,cond_dcgan_lstm; the first also fills t2i.img_per_s")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: dcgan,t2i,seed,loaders")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: peak,steps,dcgan,t2i,seed,loaders")
+    p.add_argument("--step-models", default=",".join(STEP_MODELS),
+                   help="training steps measured against the peak: " + ",".join(STEP_MODELS))
+    p.add_argument("--step-precisions", default="32,bf16-mixed", help="precisions of the 'steps' part")
+    p.add_argument("--step-repeats", type=int, default=1, help="timed measurements per model and precision (median)")
     p.add_argument("--seed-threads", default="1,2", help="thread counts the source report's-model profile runs at")
     p.add_argument("--seed-overrides", default="", help="space-separated overrides for the source report's model "
                                                         "(e.g. 'model.d_word_samples=4')")
@@ -81,6 +89,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--batch-size, --steps and --repeats must be >= 1, --warmup >= 1")
     args.skip = {s for s in args.skip.split(",") if s}
     args.seed_threads = [int(t) for t in args.seed_threads.split(",") if t]
+    args.step_models = [m for m in args.step_models.split(",") if m]
+    args.step_precisions = [p for p in args.step_precisions.split(",") if p]
+    if unknown := set(args.step_models) - set(STEP_MODELS):
+        p.error(f"--step-models: unknown {sorted(unknown)}; choose from {','.join(STEP_MODELS)}")
+    if unknown := set(args.step_precisions) - {"32", "bf16-mixed"}:
+        p.error(f"--step-precisions: unknown {sorted(unknown)}; choose from 32,bf16-mixed")
     args.seed_overrides = args.seed_overrides.split()
     if any("=" not in r for r in args.data_root):
         p.error("--data-root takes NAME=DIR, e.g. --data-root coco=/data/coco")
@@ -100,80 +114,11 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
 
 
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 def autocast_dtype(precision: str) -> torch.dtype | None:
     return {"32": None, "16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}[precision]
 
 
-# ------------------------------------------------------------------ configs
-def compose(overrides: list[str]):
-    """The project's own train config (the models and data modules as train.py builds them)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose(config_name="train", overrides=overrides)
-
-
-def path_overrides(args) -> list[str]:
-    return [f"paths.data_dir={args.data_dir}", f"paths.cache_dir={args.cache_dir}", "logger=[]", f"seed={args.seed}"]
-
-
 NO_EXPERIMENT = "~experiment"  # the data and model configs as their own files define them
-
-
-# ------------------------------------------------------------------ timing
-class RepeatedBatch(Dataset):
-    """The same batch, n times: the step is timed, not the data pipeline."""
-
-    def __init__(self, batch: dict, n: int):
-        self.batch, self.n = batch, n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> dict:
-        return self.batch
-
-
-def step_loader(batch: dict, n: int) -> DataLoader:
-    return DataLoader(RepeatedBatch(batch, n), batch_size=None, shuffle=False, num_workers=0)
-
-
-def img_per_s(stamps: list[float], warmup: int, batch_size: int) -> float:
-    """Images per second between the end of the last warm-up step and the end of the last step."""
-    timed = len(stamps) - warmup
-    return batch_size * timed / (stamps[-1] - stamps[warmup - 1])
-
-
-def lightning_img_per_s(task, batch: dict, args, precision: str) -> float:
-    """Run a LightningModule's training_step through a plain Trainer (no logger, no
-    checkpoints, no progress bar) and time the steps after the warm-up."""
-    import pytorch_lightning as pl
-
-    stamps: list[float] = []
-
-    class StepClock(pl.Callback):
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            sync(args.device)
-            stamps.append(time.perf_counter())
-
-    n = args.warmup + args.steps
-    trainer = pl.Trainer(
-        accelerator="gpu" if args.device == "cuda" else "cpu", devices=1, precision=precision,
-        max_steps=n, max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[StepClock()],
-        benchmark=None, use_distributed_sampler=False, log_every_n_steps=50)
-    trainer.fit(task, train_dataloaders=step_loader(batch, n))
-    if len(stamps) != n:
-        raise RuntimeError(f"the Lightning run stopped after {len(stamps)} of {n} steps")
-    return img_per_s(stamps, args.warmup, batch["image"].shape[0])
 
 
 # ------------------------------------------------------------------ DCGAN
@@ -385,21 +330,6 @@ def seed_task(args, overrides: list[str] = ()):
     return hydra.utils.instantiate(cfg.model)
 
 
-def gemm_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of an n x n float32 matmul: the machine's practical peak at `threads`."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    torch.set_num_threads(before)
-    return 2 * n ** 3 / best
-
-
 class Phases:
     """Wall time (and FLOPs, when counting) per named phase of one step."""
 
@@ -484,7 +414,7 @@ def bench_seed(args, results: dict) -> None:
     caption lengths and with every caption 25 words long."""
     for threads in args.seed_threads:
         torch.set_num_threads(threads)
-        peak = gemm_peak(threads)
+        peak = gemm_flops(threads)
         results[f"seed.t{threads}.gemm_peak_gflops"] = peak / 1e9
         for words in (None, 25):
             key = f"seed.t{threads}.{'flickr_lengths' if words is None else 'words25'}"
@@ -679,6 +609,11 @@ def main(argv: list[str] | None = None) -> dict:
         "config.compile": args.compile, "config.batch_size": args.batch_size, "config.image_size": args.image_size,
         "config.steps": args.steps, "config.warmup": args.warmup, "config.repeats": args.repeats,
     }
+    if not {"peak", "steps"} <= args.skip:  # the steps are read against the peak
+        results.update(peaks(sorted({1, torch.get_num_threads()}), n=256 if args.quick else 2048))
+        print("peak: " + ", ".join(f"{k} {v:.1f}" for k, v in results.items() if k.startswith("peak.")), flush=True)
+    if "steps" not in args.skip:
+        bench_steps(args, results, results, args.step_models)
     if "dcgan" not in args.skip:
         bench_dcgan(args, results)
     if args.amp_compare == "on" or (args.amp_compare == "auto" and args.device == "cuda"):

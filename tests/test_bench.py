@@ -29,7 +29,7 @@ def paths(tmp_path) -> list[str]:
 
 
 def test_bench_json_has_the_documented_keys(tmp_path):
-    results = bench.main(TINY + paths(tmp_path) + ["--loaders", "shapes,synthetic_jpeg,mnist"])
+    results = bench.main(TINY + paths(tmp_path) + ["--loaders", "shapes,synthetic_jpeg,mnist", "--skip", "steps"])
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert saved == json.loads(json.dumps(results))
     for key in ("dcgan.lightning_img_per_s", "dcgan.plain_img_per_s", "dcgan.ratio", "t2i.img_per_s",
@@ -55,9 +55,37 @@ def test_bench_json_has_the_documented_keys(tmp_path):
 
 
 @pytest.mark.slow
+def test_steps_are_read_against_the_peak_of_their_dtype(tmp_path):
+    """Part 'steps': counted FLOPs over wall time, as a share of the same dtype's matrix
+    peak at the same thread count, for a Lightning GAN and a plain training loop."""
+    results = bench.main(TINY + paths(tmp_path) + ["--skip", "dcgan,t2i,seed,loaders", "--step-models",
+                                                  "dcgan,domain_classifier", "--step-precisions", "32,bf16-mixed"])
+    for dtype in ("fp32", "bf16"):
+        assert results[f"peak.{dtype}.t1.gflops"] > 0
+    for model in ("dcgan", "domain_classifier"):
+        for precision, dtype in (("32", "fp32"), ("bf16-mixed", "bf16")):
+            key = f"steps.{model}.{precision}"
+            assert results[f"{key}.gflop_per_step"] > 0 and results[f"{key}.s_per_step"] > 0
+            assert results[f"{key}.gflops"] == pytest.approx(results[f"{key}.gflop_per_step"]
+                                                             / results[f"{key}.s_per_step"])
+            assert results[f"{key}.pct_peak"] == pytest.approx(results[f"{key}.gflops"]
+                                                               / results[f"peak.{dtype}.t1.gflops"])
+        assert results[f"steps.{model}.bf16_speedup"] == pytest.approx(
+            results[f"steps.{model}.32.s_per_step"] / results[f"steps.{model}.bf16-mixed.s_per_step"])
+    # the same step counts the same FLOPs in either precision (autocast changes dtypes, not work)
+    assert results["steps.dcgan.32.gflop_per_step"] == pytest.approx(results["steps.dcgan.bf16-mixed.gflop_per_step"])
+
+
+def test_an_unknown_step_model_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--step-models", "gan_cls,no_such"])
+    assert "unknown ['no_such']" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_bf16_channels_last_path_runs_on_cpu(tmp_path):
     results = bench.main(TINY + paths(tmp_path) + ["--precision", "bf16-mixed", "--channels-last",
-                                                  "--amp-compare", "on", "--skip", "t2i,loaders",
+                                                  "--amp-compare", "on", "--skip", "t2i,loaders,steps",
                                                   "--repeats", "1"])
     assert results["config.precision"] == "bf16-mixed" and results["config.channels_last"]
     for key in ("dcgan.lightning_img_per_s", "dcgan.plain_img_per_s", "dcgan.fp32_img_per_s",
@@ -88,7 +116,7 @@ def test_img_per_s_excludes_the_warm_up():
 def test_t2i_models_are_timed_side_by_side(tmp_path):
     """--t2i-models gan_cls,df_gan: one img/s per model (the GPU comparison's script);
     the first model still fills t2i.img_per_s; an unknown config is skipped, not fatal."""
-    results = bench.main(TINY + paths(tmp_path) + ["--skip", "dcgan,loaders", "--repeats", "1",
+    results = bench.main(TINY + paths(tmp_path) + ["--skip", "dcgan,loaders,steps", "--repeats", "1",
                                                   "--t2i-models", "gan_cls,df_gan,no_such_model"])
     assert results["t2i.model"] == "gan_cls"
     assert results["t2i.img_per_s"] == results["t2i.gan_cls.img_per_s"] > 0

@@ -74,7 +74,7 @@ class GANTask(pl.LightningModule):
 
     def __init__(self, optimizer_g: Callable, optimizer_d: Callable, d_steps: int = 1,
                  nz: int = 100, noise: str = "uniform", seed: int = 0, channels_last: bool = False,
-                 lr_decay: float = 0.0, mode_seeking: float = 0.0):
+                 lr_decay: float = 0.0, mode_seeking: float = 0.0, mode_seeking_bound: float | None = None):
         super().__init__()
         if d_steps < 1:
             raise ValueError(f"model.d_steps must be >= 1, got {d_steps}")
@@ -83,6 +83,8 @@ class GANTask(pl.LightningModule):
                              f"learning rates fall linearly to 0; 0: constant), got {lr_decay}")
         if mode_seeking < 0:
             raise ValueError(f"model.mode_seeking must be >= 0 (0: off; MSGAN's weight is 1), got {mode_seeking}")
+        if mode_seeking_bound is not None and mode_seeking_bound <= 0:
+            raise ValueError(f"model.mode_seeking_bound must be > 0 or null (unbounded), got {mode_seeking_bound}")
         if noise not in NOISE_KINDS:
             raise ValueError(f"model.noise must be one of {NOISE_KINDS}, got {noise!r}")
         self.automatic_optimization = False
@@ -90,6 +92,7 @@ class GANTask(pl.LightningModule):
         self.d_steps, self.nz, self.noise_kind, self.seed = d_steps, nz, noise, seed
         self.channels_last, self.lr_decay = channels_last, float(lr_decay)
         self.mode_seeking = float(mode_seeking)
+        self.mode_seeking_bound = None if mode_seeking_bound is None else float(mode_seeking_bound)
         self.base_lr: list[float] = []  # set by configure_optimizers
         # taken over from the Trainer, which refuses them under manual optimisation
         self.gradient_clip: dict | None = None
@@ -274,14 +277,18 @@ class GANTask(pl.LightningModule):
     def mode_seeking_loss(self, batch: dict, fake: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`model.mode_seeking=w` (MSGAN): the first half of the batch is drawn again with
         other noise and G is penalised by 1 / (ratio + eps), eps = 1e-5 as in the paper's
-        code. Half a batch keeps the extra generator pass at +50% of G's cost."""
+        code. Half a batch keeps the extra generator pass at +50% of G's cost.
+        `model.mode_seeking_bound=tau` caps the ratio at tau, as DSGAN's diversity term does
+        (Yang et al. 2019): past that much variety G is no longer pushed, so it does not buy
+        more of it with background speckle (seen on shapes with the unbounded term)."""
         half = max(1, fake.shape[0] // 2)
         z_b = self.noise(half, stream=40_000 + self.accumulated)
         part = {k: v[:half] if isinstance(v, (list, torch.Tensor)) and len(v) == len(fake) else v
                 for k, v in batch.items()}
         fake_b = self.generate_for_step(part, z_b)
         ratio = mode_seeking_ratio(fake[:half], fake_b, z[:half], z_b)
-        return 1.0 / (ratio + 1e-5), ratio.detach()
+        capped = ratio if self.mode_seeking_bound is None else ratio.clamp(max=self.mode_seeking_bound)
+        return 1.0 / (capped + 1e-5), ratio.detach()
 
     def configure_optimizers(self):
         opt_g = self.optimizer_g(params=self.generator_parameters())

@@ -1,0 +1,1 @@
+"""Benchmarks that bench.py runs as parts (one module per benchmark)."""
