@@ -28,10 +28,11 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torchvision.utils import save_image
 
+from t2i.checks import read_checkpoint
 from t2i.config_check import without_retired
 from t2i.data.captions import CaptionDataModule
 from t2i.images import grid, to_pil
-from t2i.run import load_checkpoint
+from t2i.run import rebuild
 from t2i.summary import MAIN_METRICS, metric_protocol
 from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.df_gan import DFGAN
@@ -94,13 +95,14 @@ class Generator:
         return cls(model.to(device), text, config, folder, read_json(folder / METRICS))
 
     @classmethod
-    def from_checkpoint(cls, ckpt_path: str | Path) -> "Generator":
-        """A Lightning checkpoint of train.py (a pickle: load only your own)."""
-        model, datamodule, cfg = load_checkpoint(str(ckpt_path))
+    def from_checkpoint(cls, ckpt_path: str | Path, trust: bool = False) -> "Generator":
+        """A Lightning checkpoint of train.py, read without running code from it (`trust`:
+        a full unpickle, for an old or foreign checkpoint whose maker you trust)."""
+        ckpt = read_checkpoint(ckpt_path, trust)
+        model, datamodule, cfg = rebuild(ckpt, Path(ckpt_path))
         architecture = architecture_of(model)
         text = datamodule if isinstance(datamodule, CaptionDataModule) and datamodule.word_vectors is not None \
             else None
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         config = describe(model, architecture, text, cfg, int(ckpt.get("global_step", 0)), Path(ckpt_path))
         return cls(model, text, config, metrics=read_json(Path(ckpt_path).parent.parent / METRICS))
 
@@ -260,13 +262,11 @@ def run_command(run_dir: Path) -> str | None:
     return "python train.py " + " ".join(str(o) for o in overrides)
 
 
-def export(ckpt_path: str | Path, out: str | Path) -> Path:
+def export(ckpt_path: str | Path, out: str | Path, trust: bool = False) -> Path:
     """export.py: a checkpoint -> the self-contained folder; the run's metrics.json (next to
     checkpoints/) goes into the card."""
     ckpt_path = Path(ckpt_path).expanduser()
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint (RUN/checkpoints/best.ckpt or last.ckpt)")
-    generator = Generator.from_checkpoint(ckpt_path)
+    generator = Generator.from_checkpoint(ckpt_path, trust)  # a missing or unsafe file: one line (CheckpointError)
     run_dir = ckpt_path.parent.parent
     metrics = generator.metrics
     if not metrics:

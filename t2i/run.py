@@ -24,6 +24,7 @@ from t2i.images import grid, to_unit
 from t2i.io import AtomicCheckpointIO, atomic_path, atomic_write_text
 from t2i.loggers import finish_wandb
 from t2i.run_folder import RunFolder, is_main_process, resume_command, resume_path, write_hydra_record
+from t2i.safe_load import allowed_types
 from t2i.summary import print_summary
 
 log = logging.getLogger("t2i")
@@ -47,9 +48,15 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     last.ckpt, which must exist), `auto` (last.ckpt if there is one) or a path. Refuses
     a fresh start over a folder that already holds a run unless overwrite=true."""
     path = resume_path(cfg, output_dir(cfg))
-    if path is not None:
-        read_checkpoint(path)  # a one-line error when it is not a checkpoint, before any work
+    if path is not None:  # a one-line error when it is not a checkpoint (or not a safe one), before any work
+        read_checkpoint(path, trusted(cfg))
     return path
+
+
+def trusted(cfg: DictConfig) -> bool:
+    """trust_checkpoint=true: the user vouches for the checkpoint, which is then fully
+    unpickled (it may run code); otherwise only the types of t2i.safe_load are read."""
+    return bool(cfg.get("trust_checkpoint"))
 
 
 def build(cfg: DictConfig):
@@ -79,7 +86,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
     if ckpt_path is not None and is_main_process():
-        check_same_model(ckpt_path, read_checkpoint(ckpt_path), cfg, model)
+        check_same_model(ckpt_path, read_checkpoint(ckpt_path, trusted(cfg)), cfg, model)
     stop = SaveOnStop(output_dir(cfg) / "checkpoints")
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)), stop, *progress_bars(cfg.trainer)]
@@ -97,7 +104,8 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        with allowed_types():  # Lightning's own read of ckpt_path: the same allow-list, no code run
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trusted(cfg))
         if trainer.interrupted:
             raise KeyboardInterrupt("training was interrupted")
         if not trainer.fast_dev_run:
@@ -159,7 +167,7 @@ def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_ste
     if not best.exists():
         log.warning("no %s was written (no monitor step reached): evaluating the last weights", best)
         return "last", last_step
-    state = torch.load(best, map_location="cpu", weights_only=False)
+    state = read_checkpoint(best)
     model.load_state_dict(state["state_dict"])
     which = "the last weights" if monitor.best_step == last_step else f"rather than the last weights (step {last_step})"
     log.info("evaluating best.ckpt (step %d, %s %.3f): %s", monitor.best_step, monitor.metric, monitor.best_score,
@@ -167,11 +175,15 @@ def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_ste
     return "best", int(state.get("global_step", monitor.best_step))
 
 
-def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None):
+def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None, trust: bool = False):
     """A model and data module rebuilt from a checkpoint's stored config. `overrides`
-    (e.g. data.root) replace values of the stored config."""
+    (e.g. data.root) replace values of the stored config; `trust`: see trusted()."""
     path = Path(ckpt_path).expanduser()
-    ckpt = read_checkpoint(path)
+    return rebuild(read_checkpoint(path, trust), path, overrides)
+
+
+def rebuild(ckpt: dict, path: Path, overrides: DictConfig | None = None):
+    """load_checkpoint on a checkpoint already read (read_checkpoint)."""
     if "t2i_config" not in ckpt:
         raise CheckpointError(f"{path} has no stored t2i config: was it written by this project's train.py?")
     cfg = drop_retired(OmegaConf.create(ckpt["t2i_config"]))
@@ -209,11 +221,12 @@ def evaluate(cfg: DictConfig) -> dict:
     if data_overrides:  # e.g. data.root=... given on the command line
         overrides.data = data_overrides
     path = evaluated_checkpoint(cfg.ckpt_path)
-    model, datamodule, run_cfg = load_checkpoint(path, overrides)
+    ckpt = read_checkpoint(path, trusted(cfg))
+    model, datamodule, run_cfg = rebuild(ckpt, Path(path), overrides)
     pl.seed_everything(cfg.seed, workers=True)
     device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device)
-    step = read_checkpoint(path).get("global_step")
+    step = ckpt.get("global_step")
     return evaluate_model(model, datamodule, run_cfg, output_dir(cfg), checkpoint=Path(path).stem, step=step)
 
 
@@ -275,7 +288,7 @@ def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
         generator.model.to(device)
         images = generator.generate(texts, n, seed=int(cfg.get("seed", 0)))
     else:
-        model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
+        model, datamodule, _ = load_checkpoint(cfg.ckpt_path, trust=trusted(cfg))
         if not hasattr(datamodule, "encode") or not is_text_to_image(model):
             raise CheckpointError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
                                   "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_gan_cls)")
