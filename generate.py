@@ -11,8 +11,8 @@ import hydra
 from omegaconf import DictConfig
 
 from t2i.errors import user_errors
+from t2i.generate import generate_from_checkpoint
 from t2i.pretrained import load_generator, model_override
-from t2i.run import generate_from_checkpoint
 from t2i.warnings import quiet_libraries
 
 

@@ -32,7 +32,9 @@ from t2i.checks import read_checkpoint
 from t2i.config_check import without_retired
 from t2i.data.captions import CaptionDataModule
 from t2i.images import grid, to_pil
+from t2i.io import atomic_path, atomic_write_text
 from t2i.run import rebuild
+from t2i.run_folder import RunFolder
 from t2i.summary import MAIN_METRICS, metric_protocol
 from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.df_gan import DFGAN
@@ -142,18 +144,22 @@ class Generator:
         out = Path(out).expanduser()
         out.mkdir(parents=True, exist_ok=True)
         generator = getattr(self.model, "generator_ema", None) or self.model.generator
-        save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, out / WEIGHTS,
-                  metadata={"format": "pt"})
+        # each file atomically (t2i.io): a kill or a full disk leaves no torn file
+        with atomic_path(out / WEIGHTS) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, tmp,
+                      metadata={"format": "pt"})
         if self.text is not None:
             wv = self.text.word_vectors
-            save_file({"matrix": wv.matrix.float().contiguous(), "known": wv.known.to(torch.uint8)}, out / VECTORS)
-            (out / VOCABULARY).write_text(json.dumps({"itos": wv.vocab.itos}, ensure_ascii=False))
-        (out / CONFIG).write_text(json.dumps(self.config, indent=2, default=str))
+            with atomic_path(out / VECTORS) as tmp:
+                save_file({"matrix": wv.matrix.float().contiguous(), "known": wv.known.to(torch.uint8)}, tmp)
+            atomic_write_text(out / VOCABULARY, json.dumps({"itos": wv.vocab.itos}, ensure_ascii=False))
+        atomic_write_text(out / CONFIG, json.dumps(self.config, indent=2, default=str))
         if self.metrics:
-            (out / METRICS).write_text(json.dumps(self.metrics, indent=2, sort_keys=True))
+            atomic_write_text(out / METRICS, json.dumps(self.metrics, indent=2, sort_keys=True))
         captions = self.examples[:4] if self.conditional else None
-        save_image(grid(self.generate(captions, n=8, seed=0).flatten(0, 1), nrow=8), out / SAMPLES)
-        (out / CARD).write_text(model_card(self.config, self.metrics, command))
+        with atomic_path(out / SAMPLES) as tmp:
+            save_image(grid(self.generate(captions, n=8, seed=0).flatten(0, 1), nrow=8), tmp)
+        atomic_write_text(out / CARD, model_card(self.config, self.metrics, command))
         self.folder = out
         return out
 
@@ -276,10 +282,12 @@ def export(ckpt_path: str | Path, out: str | Path, trust: bool = False) -> Path:
                     ckpt_path.name)
     train_cmd = run_command(run_dir)
     command = "\n".join(c for c in (train_cmd, f"python export.py ckpt_path={ckpt_path} out={out}") if c)
-    folder = generator.save_pretrained(out, command)
-    for picture in ("captions.png",):
-        if (run_dir / picture).is_file():
-            shutil.copyfile(run_dir / picture, folder / picture)
+    with RunFolder(Path(out).expanduser()):  # two exports into one folder would mix their files
+        folder = generator.save_pretrained(out, command)
+        for picture in ("captions.png",):
+            if (run_dir / picture).is_file():
+                with atomic_path(folder / picture) as tmp:
+                    shutil.copyfile(run_dir / picture, tmp)
     log.info("exported %s (%s, step %d) to %s", ckpt_path, generator.config["architecture"],
              generator.config["step"], folder)
     return folder

@@ -24,8 +24,9 @@ from t2i import io as t2i_io
 from t2i.checks import INTEGERS, check_config
 from t2i.data.cache import cached_images
 from t2i.errors import CheckpointError, ConfigError, RunFolderError
+from t2i.generate import image_names
 from t2i.io import AtomicCheckpointIO, atomic_save, atomic_write_text, load_cache
-from t2i.run import image_names, train
+from t2i.run import train
 from t2i.run_folder import LOCK, RunFolder
 from t2i.text.word2vec import train_word2vec
 from tests.faults_common import ROOT, TINY

@@ -13,8 +13,9 @@ import torch
 from omegaconf import OmegaConf
 
 from t2i.errors import CheckpointError
+from t2i.generate import generate_from_checkpoint
 from t2i.pretrained import export
-from t2i.run import evaluate, generate_from_checkpoint, load_checkpoint, train
+from t2i.run import evaluate, load_checkpoint, train
 from t2i.safe_load import UnsafeCheckpointError, load_torch
 from tests.faults_common import TINY, malicious_checkpoint, run_cli, step
 
