@@ -1,12 +1,16 @@
 """A trained generator as a folder to share (no pickle: safetensors + JSON + a model card):
 python export.py ckpt_path=RUN/checkpoints/best.ckpt out=DIR
 then t2i.load_generator(DIR), generate.py model=DIR or demo.py model=DIR."""
-import hydra
-from omegaconf import DictConfig
+from t2i.stops import exit_on_stop_signals
 
-from t2i.errors import user_errors
-from t2i.pretrained import export
-from t2i.warnings import quiet_libraries
+exit_on_stop_signals()  # first: Ctrl-C / SIGTERM while torch loads give one line and exit 130 / 143
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from t2i.errors import user_errors  # noqa: E402
+from t2i.pretrained import export  # noqa: E402
+from t2i.warnings import quiet_libraries  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="export")

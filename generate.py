@@ -7,13 +7,17 @@ warning (they count as zero vectors), not an error. No dataset is needed: the
 vocabulary and word vectors are stored in the checkpoint."""
 import sys
 
-import hydra
-from omegaconf import DictConfig
+from t2i.stops import exit_on_stop_signals
 
-from t2i.errors import user_errors
-from t2i.generate import generate_from_checkpoint
-from t2i.pretrained import load_generator, model_override
-from t2i.warnings import quiet_libraries
+exit_on_stop_signals()  # first: Ctrl-C / SIGTERM while torch loads give one line and exit 130 / 143
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from t2i.errors import user_errors  # noqa: E402
+from t2i.generate import generate_from_checkpoint  # noqa: E402
+from t2i.pretrained import load_generator, model_override  # noqa: E402
+from t2i.warnings import quiet_libraries  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="generate")

@@ -118,6 +118,11 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
                        f"last.ckpt saved. Resume: {resume_command(output_dir(cfg))}")
             log.warning("%s", message)
             raise RunStopped(stop.stopped_by, message) from error
+        if stop.signum is not None:  # a second Ctrl-C before the save began (Lightning then exits 1)
+            message = (f"stopped at step {trainer.global_step} ({signal.Signals(stop.signum).name} twice): nothing "
+                       f"saved at this stop (an earlier last.ckpt stays). Resume: {resume_command(output_dir(cfg))}")
+            log.warning("%s", message)
+            raise RunStopped(stop.signum, message) from None
         raise
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     if cfg.get("evaluate_after_fit") and trainer.is_global_zero and not trainer.fast_dev_run:
