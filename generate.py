@@ -7,9 +7,9 @@ warning (they count as zero vectors), not an error. No dataset is needed: the
 vocabulary and word vectors are stored in the checkpoint."""
 import sys
 
-from t2i.stops import exit_on_stop_signals
+from t2i import stops
 
-exit_on_stop_signals()  # first: Ctrl-C / SIGTERM while torch loads give one line and exit 130 / 143
+stops.exit_on_stop_signals()  # first: Ctrl-C / SIGTERM while torch loads give one line and exit 130 / 143
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
@@ -23,6 +23,7 @@ from t2i.warnings import quiet_libraries  # noqa: E402
 @hydra.main(version_base="1.3", config_path="conf", config_name="generate")
 def main(cfg: DictConfig) -> None:
     quiet_libraries()
+    stops.ready()  # imports done: a signal from now on is raised, so clean-up runs
     with user_errors():
         generator = load_generator(cfg.model_dir) if cfg.get("model_dir") else None
         for path in generate_from_checkpoint(cfg, generator):

@@ -1,7 +1,7 @@
 """Train a model: python train.py experiment=mnist_dcgan [overrides...]"""
-from t2i.stops import exit_on_stop_signals
+from t2i import stops
 
-exit_on_stop_signals()  # first: Ctrl-C / SIGTERM while torch loads give one line and exit 130 / 143
+stops.exit_on_stop_signals()  # first: Ctrl-C / SIGTERM while torch loads give one line and exit 130 / 143
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
@@ -14,6 +14,7 @@ from t2i.warnings import quiet_libraries  # noqa: E402
 def main(cfg: DictConfig) -> float | None:
     quiet_libraries()
     from t2i.run import train  # imported here: `--help` and config errors answer without loading torch
+    stops.ready()  # imports done: a signal from now on is raised, so clean-up runs
 
     with user_errors():  # a known error: its one-line message and exit 2 (HYDRA_FULL_ERROR=1: the traceback)
         metrics = train(cfg)

@@ -6,11 +6,13 @@ last.ckpt) and put this handler back afterwards. Standard library only: entry po
 import it first, before torch."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 _training = False  # Lightning calls this handler after its own SIGTERM one: it must then do nothing
+_importing = True  # until ready(): nothing is written yet, so the process ends at once
 
 
 class Interrupted(SystemExit):
@@ -28,12 +30,20 @@ def training(active: bool) -> None:
     _training = active
 
 
+def ready() -> None:
+    """The entry point's imports are done: from now on the signal is raised, so clean-up runs."""
+    global _importing
+    _importing = False
+
+
 def _stop(signum, frame) -> None:
     if _training:
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second press must not cut the clean-up short
     print(f"stopped by {NAMES.get(signum, signum)}: exit {128 + signum}; files already written are complete "
           "(every write is atomic)", file=sys.stderr, flush=True)
+    if _importing:  # an exception inside an import can leave a module half-made (numpy: a RecursionError)
+        os._exit(128 + signum)
     raise Interrupted(signum)
 
 
