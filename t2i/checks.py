@@ -7,10 +7,10 @@ import pickle
 import zipfile
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from t2i.errors import CheckpointError, ConfigError
+from t2i.safe_load import UnsafeCheckpointError, load_torch
 
 # key: (lowest allowed value, what is allowed). Integers; a key a config lacks is skipped.
 INTEGERS = {
@@ -70,8 +70,9 @@ def describe(path: Path) -> str:
     return f"text ({size} bytes, starting {text.splitlines()[0][:40]!r})" if text.strip() else "whitespace"
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """torch.load, or one line naming the file and what it holds instead of a checkpoint."""
+def read_checkpoint(path: str | Path, trust: bool = False) -> dict:
+    """The checkpoint, read without running code from it (t2i.safe_load; `trust`: a full
+    unpickle), or one line naming the file and what it holds instead of a checkpoint."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise CheckpointError(f"ckpt_path={path} is a folder: give its checkpoints/last.ckpt (or ckpt_path=last "
@@ -80,7 +81,9 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"ckpt_path={path}: no such checkpoint. Use a path to a .ckpt file, or ckpt_path=last "
                               "with the run's hydra.run.dir")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = load_torch(path, trust)
+    except UnsafeCheckpointError:
+        raise
     except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, ValueError, AttributeError,
             ImportError, IndexError, KeyError, UnicodeDecodeError, OSError) as error:
         raise CheckpointError(f"{path} is not a checkpoint: it holds {describe(path)} "
@@ -88,6 +91,8 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         what = f"a {type(ckpt).__name__}" + (f" with keys {sorted(ckpt)[:6]}" if isinstance(ckpt, dict) else "")
         raise CheckpointError(f"{path} is not a Lightning checkpoint: it holds {what} and no state_dict")
+    if isinstance(ckpt.get("t2i_config"), DictConfig):  # the config as plain data, however it was stored
+        ckpt["t2i_config"] = OmegaConf.to_container(ckpt["t2i_config"], resolve=False)
     return ckpt
 
 

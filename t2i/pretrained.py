@@ -28,10 +28,13 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torchvision.utils import save_image
 
+from t2i.checks import read_checkpoint
 from t2i.config_check import without_retired
 from t2i.data.captions import CaptionDataModule
 from t2i.images import grid, to_pil
-from t2i.run import load_checkpoint
+from t2i.io import atomic_path, atomic_write_text
+from t2i.run import rebuild
+from t2i.run_folder import RunFolder
 from t2i.summary import MAIN_METRICS, metric_protocol
 from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.df_gan import DFGAN
@@ -94,13 +97,14 @@ class Generator:
         return cls(model.to(device), text, config, folder, read_json(folder / METRICS))
 
     @classmethod
-    def from_checkpoint(cls, ckpt_path: str | Path) -> "Generator":
-        """A Lightning checkpoint of train.py (a pickle: load only your own)."""
-        model, datamodule, cfg = load_checkpoint(str(ckpt_path))
+    def from_checkpoint(cls, ckpt_path: str | Path, trust: bool = False) -> "Generator":
+        """A Lightning checkpoint of train.py, read without running code from it (`trust`:
+        a full unpickle, for an old or foreign checkpoint whose maker you trust)."""
+        ckpt = read_checkpoint(ckpt_path, trust)
+        model, datamodule, cfg = rebuild(ckpt, Path(ckpt_path))
         architecture = architecture_of(model)
         text = datamodule if isinstance(datamodule, CaptionDataModule) and datamodule.word_vectors is not None \
             else None
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         config = describe(model, architecture, text, cfg, int(ckpt.get("global_step", 0)), Path(ckpt_path))
         return cls(model, text, config, metrics=read_json(Path(ckpt_path).parent.parent / METRICS))
 
@@ -140,18 +144,22 @@ class Generator:
         out = Path(out).expanduser()
         out.mkdir(parents=True, exist_ok=True)
         generator = getattr(self.model, "generator_ema", None) or self.model.generator
-        save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, out / WEIGHTS,
-                  metadata={"format": "pt"})
+        # each file atomically (t2i.io): a kill or a full disk leaves no torn file
+        with atomic_path(out / WEIGHTS) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, tmp,
+                      metadata={"format": "pt"})
         if self.text is not None:
             wv = self.text.word_vectors
-            save_file({"matrix": wv.matrix.float().contiguous(), "known": wv.known.to(torch.uint8)}, out / VECTORS)
-            (out / VOCABULARY).write_text(json.dumps({"itos": wv.vocab.itos}, ensure_ascii=False))
-        (out / CONFIG).write_text(json.dumps(self.config, indent=2, default=str))
+            with atomic_path(out / VECTORS) as tmp:
+                save_file({"matrix": wv.matrix.float().contiguous(), "known": wv.known.to(torch.uint8)}, tmp)
+            atomic_write_text(out / VOCABULARY, json.dumps({"itos": wv.vocab.itos}, ensure_ascii=False))
+        atomic_write_text(out / CONFIG, json.dumps(self.config, indent=2, default=str))
         if self.metrics:
-            (out / METRICS).write_text(json.dumps(self.metrics, indent=2, sort_keys=True))
+            atomic_write_text(out / METRICS, json.dumps(self.metrics, indent=2, sort_keys=True))
         captions = self.examples[:4] if self.conditional else None
-        save_image(grid(self.generate(captions, n=8, seed=0).flatten(0, 1), nrow=8), out / SAMPLES)
-        (out / CARD).write_text(model_card(self.config, self.metrics, command))
+        with atomic_path(out / SAMPLES) as tmp:
+            save_image(grid(self.generate(captions, n=8, seed=0).flatten(0, 1), nrow=8), tmp)
+        atomic_write_text(out / CARD, model_card(self.config, self.metrics, command))
         self.folder = out
         return out
 
@@ -260,13 +268,11 @@ def run_command(run_dir: Path) -> str | None:
     return "python train.py " + " ".join(str(o) for o in overrides)
 
 
-def export(ckpt_path: str | Path, out: str | Path) -> Path:
+def export(ckpt_path: str | Path, out: str | Path, trust: bool = False) -> Path:
     """export.py: a checkpoint -> the self-contained folder; the run's metrics.json (next to
     checkpoints/) goes into the card."""
     ckpt_path = Path(ckpt_path).expanduser()
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint (RUN/checkpoints/best.ckpt or last.ckpt)")
-    generator = Generator.from_checkpoint(ckpt_path)
+    generator = Generator.from_checkpoint(ckpt_path, trust)  # a missing or unsafe file: one line (CheckpointError)
     run_dir = ckpt_path.parent.parent
     metrics = generator.metrics
     if not metrics:
@@ -276,10 +282,12 @@ def export(ckpt_path: str | Path, out: str | Path) -> Path:
                     ckpt_path.name)
     train_cmd = run_command(run_dir)
     command = "\n".join(c for c in (train_cmd, f"python export.py ckpt_path={ckpt_path} out={out}") if c)
-    folder = generator.save_pretrained(out, command)
-    for picture in ("captions.png",):
-        if (run_dir / picture).is_file():
-            shutil.copyfile(run_dir / picture, folder / picture)
+    with RunFolder(Path(out).expanduser()):  # two exports into one folder would mix their files
+        folder = generator.save_pretrained(out, command)
+        for picture in ("captions.png",):
+            if (run_dir / picture).is_file():
+                with atomic_path(folder / picture) as tmp:
+                    shutil.copyfile(run_dir / picture, tmp)
     log.info("exported %s (%s, step %d) to %s", ckpt_path, generator.config["architecture"],
              generator.config["step"], folder)
     return folder

@@ -1,7 +1,6 @@
 """What train.py and evaluate.py do, as functions tests can call with a composed config."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import signal
@@ -11,7 +10,6 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torchvision.utils import save_image
 
 from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnStop
 from t2i.callbacks.eval_monitor import EvalMonitor
@@ -20,11 +18,11 @@ from t2i.checks import check_config, check_same_model, read_checkpoint
 from t2i.config_check import check_keys, drop_retired
 from t2i.errors import CheckpointError, ConfigError, RunStopped
 from t2i.generator import ImageGenerator, is_text_to_image
-from t2i.images import grid, to_unit
-from t2i.io import AtomicCheckpointIO, atomic_path, atomic_write_text
+from t2i.io import AtomicCheckpointIO, atomic_write_text
 from t2i.loggers import finish_wandb
 from t2i.precision import apply_precision
 from t2i.run_folder import RunFolder, is_main_process, resume_command, resume_path, write_hydra_record
+from t2i.safe_load import allowed_types
 from t2i.summary import print_summary
 
 log = logging.getLogger("t2i")
@@ -48,9 +46,15 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     last.ckpt, which must exist), `auto` (last.ckpt if there is one) or a path. Refuses
     a fresh start over a folder that already holds a run unless overwrite=true."""
     path = resume_path(cfg, output_dir(cfg))
-    if path is not None:
-        read_checkpoint(path)  # a one-line error when it is not a checkpoint, before any work
+    if path is not None:  # a one-line error when it is not a checkpoint (or not a safe one), before any work
+        read_checkpoint(path, trusted(cfg))
     return path
+
+
+def trusted(cfg: DictConfig) -> bool:
+    """trust_checkpoint=true: the user vouches for the checkpoint, which is then fully
+    unpickled (it may run code); otherwise only the types of t2i.safe_load are read."""
+    return bool(cfg.get("trust_checkpoint"))
 
 
 def build(cfg: DictConfig):
@@ -71,9 +75,7 @@ def train(cfg: DictConfig) -> dict:
         given = cfg.get("ckpt_path") or None
         return _train(cfg, str(last) if given in ("last", "auto") and last.exists() else given)
     with RunFolder(output_dir(cfg)):
-        ckpt_path = resolve_ckpt_path(cfg)
-        write_hydra_record(cfg, output_dir(cfg))
-        return _train(cfg, ckpt_path)
+        return _train(cfg, resolve_ckpt_path(cfg))
 
 
 def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
@@ -81,7 +83,7 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
     if ckpt_path is not None and is_main_process():
-        check_same_model(ckpt_path, read_checkpoint(ckpt_path), cfg, model)
+        check_same_model(ckpt_path, read_checkpoint(ckpt_path, trusted(cfg)), cfg, model)
     stop = SaveOnStop(output_dir(cfg) / "checkpoints")
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)), stop, *progress_bars(cfg.trainer)]
@@ -96,10 +98,13 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
     plugins = [*(hydra.utils.instantiate(cfg.trainer.get("plugins")) or []), AtomicCheckpointIO()]
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                                   plugins=plugins)
+    if is_main_process():  # every check has passed: the record may replace an earlier one
+        write_hydra_record(cfg, output_dir(cfg))
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        with allowed_types():  # Lightning's own read of ckpt_path: the same allow-list, no code run
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trusted(cfg))
         if trainer.interrupted:
             raise KeyboardInterrupt("training was interrupted")
         if not trainer.fast_dev_run:
@@ -115,6 +120,11 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
                        f"last.ckpt saved. Resume: {resume_command(output_dir(cfg))}")
             log.warning("%s", message)
             raise RunStopped(stop.stopped_by, message) from error
+        if stop.signum is not None:  # a second Ctrl-C before the save began (Lightning then exits 1)
+            message = (f"stopped at step {trainer.global_step} ({signal.Signals(stop.signum).name} twice): nothing "
+                       f"saved at this stop (an earlier last.ckpt stays). Resume: {resume_command(output_dir(cfg))}")
+            log.warning("%s", message)
+            raise RunStopped(stop.signum, message) from None
         raise
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     if cfg.get("evaluate_after_fit") and trainer.is_global_zero and not trainer.fast_dev_run:
@@ -161,7 +171,7 @@ def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_ste
     if not best.exists():
         log.warning("no %s was written (no monitor step reached): evaluating the last weights", best)
         return "last", last_step
-    state = torch.load(best, map_location="cpu", weights_only=False)
+    state = read_checkpoint(best)
     model.load_state_dict(state["state_dict"])
     which = "the last weights" if monitor.best_step == last_step else f"rather than the last weights (step {last_step})"
     log.info("evaluating best.ckpt (step %d, %s %.3f): %s", monitor.best_step, monitor.metric, monitor.best_score,
@@ -169,11 +179,15 @@ def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_ste
     return "best", int(state.get("global_step", monitor.best_step))
 
 
-def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None):
+def load_checkpoint(ckpt_path: str, overrides: DictConfig | None = None, trust: bool = False):
     """A model and data module rebuilt from a checkpoint's stored config. `overrides`
-    (e.g. data.root) replace values of the stored config."""
+    (e.g. data.root) replace values of the stored config; `trust`: see trusted()."""
     path = Path(ckpt_path).expanduser()
-    ckpt = read_checkpoint(path)
+    return rebuild(read_checkpoint(path, trust), path, overrides)
+
+
+def rebuild(ckpt: dict, path: Path, overrides: DictConfig | None = None):
+    """load_checkpoint on a checkpoint already read (read_checkpoint)."""
     if "t2i_config" not in ckpt:
         raise CheckpointError(f"{path} has no stored t2i config: was it written by this project's train.py?")
     cfg = drop_retired(OmegaConf.create(ckpt["t2i_config"]))
@@ -212,13 +226,16 @@ def evaluate(cfg: DictConfig) -> dict:
     data_overrides = {k: v for k, v in (cfg.get("data") or {}).items() if v is not None}
     if data_overrides:  # e.g. data.root=... given on the command line
         overrides.data = data_overrides
-    path = evaluated_checkpoint(cfg.ckpt_path)
-    model, datamodule, run_cfg = load_checkpoint(path, overrides)
-    pl.seed_everything(cfg.seed, workers=True)
-    device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(device)
-    step = read_checkpoint(path).get("global_step")
-    return evaluate_model(model, datamodule, run_cfg, output_dir(cfg), checkpoint=Path(path).stem, step=step)
+    with RunFolder(output_dir(cfg)):  # never into a folder a run (or another evaluation) is writing
+        path = evaluated_checkpoint(cfg.ckpt_path)
+        ckpt = read_checkpoint(path, trusted(cfg))
+        model, datamodule, run_cfg = rebuild(ckpt, Path(path), overrides)
+        pl.seed_everything(cfg.seed, workers=True)
+        device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model.to(device)
+        write_hydra_record(cfg, output_dir(cfg), job="evaluate")
+        return evaluate_model(model, datamodule, run_cfg, output_dir(cfg), checkpoint=Path(path).stem,
+                              step=ckpt.get("global_step"))
 
 
 def evaluated_checkpoint(ckpt_path: str) -> str:
@@ -230,72 +247,3 @@ def evaluated_checkpoint(ckpt_path: str) -> str:
                     "last.ckpt instead", path)
         return str(path.parent / "last.ckpt")
     return str(path)
-
-
-# ------------------------------------------------------------------ generate.py
-def slug(text: str, max_len: int = 60) -> str:
-    """A file-name-safe form of a caption."""
-    words = "".join(c if c.isalnum() else "_" for c in text.lower()).split("_")
-    return "_".join(w for w in words if w)[:max_len] or "caption"
-
-
-def image_names(texts: list[str], n: int, out_dir: Path) -> list[str]:
-    """Per caption, a file-name stem no other caption of this call and no file already in
-    `out_dir` uses: its slug plus a short hash of the whole caption (slugs are cut at 60
-    characters, and captions without letters share one), then -2, -3, ... if still taken."""
-    taken: set[str] = set()
-    names = []
-    for text in texts:
-        base = f"{slug(text)}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
-        name, k = base, 1
-        while name in taken or (out_dir / f"{name}.png").exists() or (out_dir / f"{name}_0.png").exists():
-            k += 1
-            name = f"{base}-{k}"
-        taken.add(name)
-        names.append(name)
-    return names
-
-
-def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
-    """generate.py: images for typed captions from a checkpoint (no dataset needed: the
-    vocabulary and word vectors travel in the checkpoint), or from `generator`, an
-    exported folder loaded by t2i.pretrained (generate.py model=DIR). Writes, per caption,
-    `<name>_<i>.png` for each image and `<name>.png` with all of them, `<name>` being the
-    caption's slug and a short hash (see image_names): nothing is overwritten. Unknown
-    words are warned about (by the data module's `encode`) and count as zero vectors."""
-    if not cfg.get("ckpt_path") and generator is None:
-        raise ConfigError("generate.py needs ckpt_path=PATH/TO/last.ckpt or model=EXPORTED_DIR")
-    texts = cfg.get("text")
-    texts = [texts] if isinstance(texts, str) else list(texts or [])
-    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
-        raise ConfigError('generate.py needs text="a caption" (or text=["one","two"]); see the README for quoting '
-                          "commas, apostrophes and emoji")
-    check_config(cfg)
-    n = int(cfg.get("n", 8))
-    device = torch.device(cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if generator is not None:
-        if not generator.conditional:
-            raise ConfigError(f"{cfg.model_dir} is an unconditional generator: generate.py needs a text-to-image one")
-        generator.model.to(device)
-        images = generator.generate(texts, n, seed=int(cfg.get("seed", 0)))
-    else:
-        model, datamodule, _ = load_checkpoint(cfg.ckpt_path)
-        if not hasattr(datamodule, "encode") or not is_text_to_image(model):
-            raise CheckpointError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
-                                  "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_gan_cls)")
-        model.to(device)
-        encoded = datamodule.encode(texts)
-        images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))
-    out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for text, name, per_caption in zip(texts, image_names(texts, n, out_dir), images):
-        for i, image in enumerate(per_caption):
-            with atomic_path(out_dir / f"{name}_{i}.png") as tmp:
-                save_image(to_unit(image), tmp)
-            written.append(out_dir / f"{name}_{i}.png")
-        with atomic_path(out_dir / f"{name}.png") as tmp:
-            save_image(grid(per_caption, nrow=n), tmp)
-        written.append(out_dir / f"{name}.png")
-        log.info("%r: %d images in %s (%s_*.png, grid %s.png)", text, n, out_dir, name, name)
-    return written

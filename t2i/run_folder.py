@@ -46,9 +46,10 @@ def _alive(pid: int) -> bool:
 
 def _read_lock(path: Path) -> dict:
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        holder = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
         return {}
+    return holder if isinstance(holder, dict) else {}
 
 
 class RunFolder:
@@ -63,25 +64,52 @@ class RunFolder:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         for _ in range(2):
-            try:
-                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = _read_lock(self.lock)
-                pid, host = holder.get("pid"), holder.get("host")
-                if host == me["host"] and isinstance(pid, int) and (pid == me["pid"] or not _alive(pid)):
-                    log.warning("%s: taking over the lock of run pid %s on %s (started %s), which is gone",
-                                self.out_dir, pid, host, holder.get("started"))
-                    self.lock.unlink(missing_ok=True)
-                    continue
-                raise RunFolderError(
-                    f"run folder {self.out_dir} is in use by another run (pid {pid} on {host}, started "
-                    f"{holder.get('started')}). Use another folder (hydra.run.dir=...) or wait for that run to end "
-                    f"(if it is gone, e.g. on another machine, delete {self.lock}).") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(yaml.safe_dump(me))
-            self.held = True
-            return self
+            if self._create(me):
+                self.held = True
+                return self
+            holder = _read_lock(self.lock)
+            pid, host = holder.get("pid"), holder.get("host")
+            if not isinstance(pid, int) or not host:
+                # _create writes the whole lock before it appears, so an empty or torn one
+                # is a crash's (or an older version's) leftover, held by nobody
+                log.warning("%s: taking over %s, which names no run (empty or unreadable: left by a crash)",
+                            self.out_dir, self.lock)
+                self.lock.unlink(missing_ok=True)
+                continue
+            if host == me["host"] and (pid == me["pid"] or not _alive(pid)):
+                log.warning("%s: taking over the lock of run pid %s on %s (started %s), which is gone",
+                            self.out_dir, pid, host, holder.get("started"))
+                self.lock.unlink(missing_ok=True)
+                continue
+            raise RunFolderError(
+                f"run folder {self.out_dir} is in use by another run (pid {pid} on {host}, started "
+                f"{holder.get('started')}). Use another folder (hydra.run.dir=...) or wait for that run to end "
+                f"(if it is gone, e.g. on another machine, delete {self.lock}).")
         raise RunFolderError(f"could not take the lock {self.lock}")
+
+    def _create(self, me: dict) -> bool:
+        """Write the lock whole, then link it into place (fails when one exists): another
+        process never sees a lock without its holder's pid."""
+        tmp = self.lock.with_name(f".{LOCK}.{os.getpid()}")
+        tmp.write_text(yaml.safe_dump(me))
+        try:
+            os.link(tmp, self.lock)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # a filesystem without hard links: create-exclusive, then write
+            return self._create_exclusive(me)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _create_exclusive(self, me: dict) -> bool:
+        try:
+            fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            f.write(yaml.safe_dump(me))
+        return True
 
     def release(self) -> None:
         if self.held and _read_lock(self.lock).get("pid") == os.getpid():
@@ -129,17 +157,32 @@ def clear(out_dir: Path) -> None:
     log.warning("overwrite=true: starting over in %s; removed the earlier run's %s", out_dir, ", ".join(removed))
 
 
-def write_hydra_record(cfg: DictConfig, out_dir: Path) -> None:
-    """.hydra/config.yaml, hydra.yaml and overrides.yaml, as Hydra writes them (conf/train.yaml
-    turns Hydra's own writing off: it would replace another run's record before the lock)."""
+def write_hydra_record(cfg: DictConfig, out_dir: Path, job: str = "train") -> None:
+    """.hydra/config.yaml, hydra.yaml and overrides.yaml, as Hydra writes them (the entry
+    configs turn Hydra's own writing off: it would replace another run's record before the
+    lock and the checks). Called once every check has passed."""
     if not HydraConfig.initialized():  # not started by Hydra
         return
     hydra_cfg = HydraConfig.instance().cfg
     task = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-    record = out_dir / ".hydra"
+    record = record_folder(out_dir, job)
     atomic_write_text(record / "config.yaml", OmegaConf.to_yaml(task))
     atomic_write_text(record / "hydra.yaml", OmegaConf.to_yaml(hydra_cfg))
     atomic_write_text(record / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
+
+
+def record_folder(out_dir: Path, job: str) -> Path:
+    """.hydra/, except where evaluate.py or generate.py (`job`) write into a folder whose
+    .hydra/ is another entry point's record (a training run's): then .hydra-<job>/, so
+    report.py and export's model card keep reading the run's own record."""
+    record = out_dir / ".hydra"
+    if job == "train" or not (record / "config.yaml").is_file():
+        return record
+    try:
+        theirs = (yaml.safe_load((record / "config.yaml").read_text()) or {}).get("task_name")
+    except (OSError, yaml.YAMLError):
+        theirs = None
+    return record if theirs == job else out_dir / f".hydra-{job}"
 
 
 def resume_command(out_dir: Path) -> str:

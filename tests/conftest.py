@@ -56,3 +56,10 @@ def make_cfg(tmp_path):
         base = [f"paths.cache_dir={tmp_path / 'cache'}", f"paths.data_dir={tmp_path / 'data'}"]
         return compose_config(name, base + (overrides or []), out)
     return _make
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished 2-step shapes_dcgan run (tests/faults_common.py); tests copy it, never change it."""
+    from tests.faults_common import finished_run_in  # here: faults_common imports this module
+    return finished_run_in(tmp_path_factory.mktemp("finished"))

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # bottom to top; a module may import from its own layer and those before it
 LAYERS = [
-    ("base", ["t2i.errors", "t2i.io", "t2i.warnings", "t2i.images", "t2i.tensors"]),
+    ("base", ["t2i.errors", "t2i.io", "t2i.safe_load", "t2i.stops", "t2i.warnings", "t2i.images", "t2i.tensors"]),
     ("text", ["t2i.text"]),
     ("data", ["t2i.data"]),
     ("nets", ["t2i.nets"]),
@@ -22,7 +22,7 @@ LAYERS = [
     ("tasks", ["t2i.tasks"]),
     ("callbacks", ["t2i.callbacks"]),
     ("run support", ["t2i.checks", "t2i.config_check", "t2i.run_folder", "t2i.loggers", "t2i.summary"]),
-    ("run", ["t2i.run"]),
+    ("run", ["t2i.run", "t2i.generate"]),
     ("sharing", ["t2i.pretrained", "t2i.demo", "t2i"]),
 ]
 # imports a function may defer: packages a user may not have installed (the demo's, the

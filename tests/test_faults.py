@@ -24,30 +24,14 @@ from t2i import io as t2i_io
 from t2i.checks import INTEGERS, check_config
 from t2i.data.cache import cached_images
 from t2i.errors import CheckpointError, ConfigError, RunFolderError
+from t2i.generate import image_names
 from t2i.io import AtomicCheckpointIO, atomic_save, atomic_write_text, load_cache
-from t2i.run import image_names, train
+from t2i.run import train
 from t2i.run_folder import LOCK, RunFolder
 from t2i.text.word2vec import train_word2vec
-from tests.conftest import compose_config
+from tests.faults_common import ROOT, TINY
+from tests.faults_common import step as _step
 from tests.test_cache import write_images
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["experiment=shapes_dcgan", "data.splits=[128,32,32]", "data.image_size=32", "data.batch_size=32", "model.ngf=8",
-        "model.ndf=8",
-        "trainer.enable_progress_bar=false", "callbacks.sample_grid.every_n_steps=1000", "evaluate_after_fit=false"]
-
-
-def _step(path: Path) -> int:
-    return torch.load(path, map_location="cpu", weights_only=False)["global_step"]
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """A finished 2-step run (its folder); tests copy it rather than train again."""
-    base = tmp_path_factory.mktemp("finished")
-    cfg = compose_config("train", [f"paths.cache_dir={base / 'cache'}", *TINY, "trainer.max_steps=2"], base / "run")
-    train(cfg)
-    return base / "run"
 
 
 # ------------------------------------------------------------------ the run folder

@@ -15,8 +15,9 @@ import torch
 from safetensors.torch import load_file
 
 import t2i
+from t2i.generate import generate_from_checkpoint
 from t2i.pretrained import export
-from t2i.run import generate_from_checkpoint, load_checkpoint, train
+from t2i.run import load_checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = ["data.splits=[128,32,32]", "data.embedding_dim=16", "data.word2vec.epochs=1", "data.batch_size=16",

@@ -15,9 +15,10 @@ import torch
 
 from t2i.evaluation.alignment import alignment_classifier, alignment_metrics, derangement
 from t2i.evaluation.scores import image_quality
+from t2i.generate import generate_from_checkpoint
 from t2i.nets.conv_lstm import ConvLSTM, WordSequenceGenerator
 from t2i.nets.text_encoders import LSTMEncoder, MatchingDiscriminator, MeanEncoder, TextConditionedGenerator
-from t2i.run import evaluate, generate_from_checkpoint, train
+from t2i.run import evaluate, train
 from t2i.tasks import cpu_threads
 from t2i.tasks.gan import bce
 from t2i.tasks.text_to_image import (

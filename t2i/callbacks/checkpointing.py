@@ -10,6 +10,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from t2i import stops
+
 log = logging.getLogger("t2i")
 
 # Ctrl-C, and SLURM's pre-emption warnings (`sbatch --signal=USR1@90`; Lightning's SLURM
@@ -57,6 +59,7 @@ class SaveOnStop(pl.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.signum = self.stopped_by = None
+        stops.training(True)
         for sig in STOP_SIGNALS:
             current = signal.getsignal(sig)
             if sig == signal.SIGINT or current in (signal.SIG_DFL, None):  # leave Lightning's SLURM handler
@@ -73,14 +76,34 @@ class SaveOnStop(pl.Callback):
         self._restore()
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        self._restore()
         if isinstance(exception, (SIGTERMException, Stopped)) and not trainer.fast_dev_run:
-            self.stopped_by = exception.signum if isinstance(exception, Stopped) else signal.SIGTERM
-            trainer.save_checkpoint(self.path, weights_only=False)
-            log.warning("%s: saved %s at step %d", signal.Signals(self.stopped_by).name, self.path,
-                        trainer.global_step)
+            signum = exception.signum if isinstance(exception, Stopped) else signal.SIGTERM
+            before = self._set_handlers(self._while_saving)  # a second signal now waits for the file
+            try:
+                trainer.save_checkpoint(self.path, weights_only=False)
+            finally:
+                self._set_handlers(before)
+            self.stopped_by = signum  # only now: train() says "last.ckpt saved" on this alone
+            log.warning("%s: saved %s at step %d", signal.Signals(signum).name, self.path, trainer.global_step)
+        self._restore()
+
+    def _while_saving(self, signum, frame) -> None:
+        log.warning("%s: still writing %s, stopping as soon as it is complete", signal.Signals(signum).name,
+                    self.path)
+
+    @staticmethod
+    def _set_handlers(handler) -> dict:
+        """SIGINT and SIGTERM to `handler` (a dict: one per signal); returns the ones replaced."""
+        before = {}
+        for sig in list(handler) if isinstance(handler, dict) else (signal.SIGINT, signal.SIGTERM):
+            try:
+                before[sig] = signal.signal(sig, handler[sig] if isinstance(handler, dict) else handler)
+            except ValueError:  # not the main thread: signals cannot be handled here
+                break
+        return before
 
     def _restore(self) -> None:
+        stops.training(False)
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}

@@ -25,6 +25,7 @@ from t2i.data.batches import eval_batches
 from t2i.evaluation.reconstruction import evaluate_reconstruction
 from t2i.io import atomic_save
 from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
+from t2i.safe_load import load_torch
 from t2i.tensors import evaluating
 
 log = logging.getLogger("t2i")
@@ -57,7 +58,7 @@ def _encoder_from_checkpoint(path: Path, channels: int, image_size: int) -> Conv
     if not path.exists():
         raise FileNotFoundError(f"model.ae_ckpt={path}: no such checkpoint (an autoencoder run's "
                                 "checkpoints/last.ckpt)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_torch(path)  # no code run from it (t2i.safe_load)
     hp = ckpt.get("hyper_parameters", {})
     state = {k[len(ENCODER_PREFIX):]: v for k, v in ckpt.get("state_dict", {}).items()
              if k.startswith(ENCODER_PREFIX)}
