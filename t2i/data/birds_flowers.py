@@ -266,7 +266,7 @@ class BenchmarkCaptions(CaptionDataModule):
         records = [r for i, r in enumerate(records) if captions[i]]
         captions = [c for c in captions if c]
         labels = torch.tensor([r.label for r in records], dtype=torch.long)
-        loaded, unreadable = decode_part([r.image_file for r in records], captions, self.image_size, self.cache_dir,
+        loaded, unreadable, _ = decode_part([r.image_file for r in records], captions, self.image_size, self.cache_dir,
                                          f"{self.cache_name()}-{part}", workers=self.cache_workers,
                                          boxes=self.boxes(records) if records else None, fields={"label": labels})
         counts["images_unreadable"] += len(unreadable)

@@ -10,8 +10,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from t2i.data.cache import cached_images
+from t2i.data.cache import decode_images
 from t2i.data.captions import CaptionedImages
+from t2i.data.decode import MAX_IMAGE_PIXELS
 
 
 def read_lines(path: Path) -> list[str]:
@@ -31,16 +32,18 @@ def read_caption_file(path: Path) -> list[str]:
 
 def decode_part(files: Sequence[Path], captions: Sequence[list[str]], image_size: int, cache_dir: Path, name: str,
                 workers: int | None = None, boxes: Sequence | None = None,
-                fields: dict[str, torch.Tensor] | None = None) -> tuple[CaptionedImages, list[int]]:
+                fields: dict[str, torch.Tensor] | None = None, max_pixels: int = MAX_IMAGE_PIXELS,
+                ) -> tuple[CaptionedImages, dict[int, str], dict[int, str]]:
     """One split: `files` decoded (resized, centre-cropped; cached as `name`), with their
-    captions and per-file `fields` kept for the readable ones. Returns the split and the
-    indices of the unreadable files (for the caller's counts)."""
-    if files:
-        images, kept = cached_images(list(files), image_size, cache_dir, name=name, workers=workers, boxes=boxes)
-    else:
-        images, kept = np.zeros((0, 3, image_size, image_size), np.uint8), np.zeros(0, np.int64)
-    kept = kept.tolist()
-    unreadable = sorted(set(range(len(files))) - set(kept))
+    captions and per-file `fields` kept for the readable ones. Returns the split, the
+    files skipped (index -> why: unreadable, too large) and those converted (index ->
+    how: 16-bit, alpha), for the caller's counts and report."""
+    if not files:
+        empty = np.zeros((0, 3, image_size, image_size), np.uint8)
+        return CaptionedImages(empty, [], {k: v[:0] for k, v in (fields or {}).items()}), {}, {}
+    decoded = decode_images(list(files), image_size, cache_dir, name, workers, boxes, max_pixels)
+    kept = decoded.kept.tolist()
     index = torch.tensor(kept, dtype=torch.long)
-    part = CaptionedImages(images, [captions[i] for i in kept], {k: v[index] for k, v in (fields or {}).items()})
-    return part, unreadable
+    part = CaptionedImages(decoded.images, [captions[i] for i in kept],
+                           {k: v[index] for k, v in (fields or {}).items()})
+    return part, decoded.skipped(len(files)), decoded.converted()

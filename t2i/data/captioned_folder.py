@@ -12,8 +12,10 @@ layouts people already have (`data.layout`: auto | imagefolder | sidecar):
 
 Without split folders the split is a seeded draw of images (`data.val_size`,
 `data.test_size`, `data.split_seed`); with `train/` only, val and test are drawn from it.
-Records without an image, unreadable images and empty captions are skipped, counted in
-`stats` and the first few named in one warning. Images are decoded once into the
+Records without an image, unreadable images, images over `data.max_image_pixels` and
+empty captions are skipped, counted in `stats` and the first few named in one warning;
+16-bit, float and transparent images are converted by their values and named in a log
+line (t2i.data.decode). Images are decoded once into the
 memory-mapped cache, captions go through the shared text pipeline (CaptionDataModule),
 so the matching evaluator, R-precision and captions.png work as for Flowers or Flickr."""
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from t2i.data.base import DatasetNotFoundError
 from t2i.data.caption_files import decode_part, read_caption_file, read_lines
 from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
+from t2i.data.decode import MAX_IMAGE_PIXELS
 from t2i.data.splits import pick, split_count
 
 log = logging.getLogger("t2i")
@@ -160,7 +163,8 @@ class CaptionedFolder(CaptionDataModule):
 
     def __init__(self, layout: str = "auto", caption_column: str = "text", image_column: str = "file_name",
                  name: str | None = None, val_size: int | float = 0.05, test_size: int | float = 0.1,
-                 split_seed: int = 0, image_size: int = 64, cache_workers: int | None = None, **kw):
+                 split_seed: int = 0, image_size: int = 64, cache_workers: int | None = None,
+                 max_image_pixels: int = MAX_IMAGE_PIXELS, **kw):
         super().__init__(image_size=image_size, **kw)
         if image_size < 8:
             raise ValueError(f"data.image_size must be >= 8, got {image_size}")
@@ -170,11 +174,14 @@ class CaptionedFolder(CaptionDataModule):
             split_count(size, 10, f"data.{key}")  # validate now
         self.layout, self.caption_column, self.image_column = layout, caption_column, image_column
         self.val_size, self.test_size, self.split_seed = val_size, test_size, split_seed
-        self.cache_workers = cache_workers
+        if max_image_pixels < 1:
+            raise ValueError(f"data.max_image_pixels must be >= 1, got {max_image_pixels}")
+        self.cache_workers, self.max_image_pixels = cache_workers, max_image_pixels
         # names the cached evaluators and metric labels (domain:<name>-matching) and the model card
         self.dataset_name = slug(name or self.root.name)
         self._stats: dict = {}
         self.bad_records: list[Bad] = []
+        self.converted: list[Bad] = []  # images decoded with a note (16-bit scaled, alpha on white)
 
     @property
     def stats(self) -> dict:
@@ -209,12 +216,13 @@ class CaptionedFolder(CaptionDataModule):
                                        + (f", e.g. {bad[0].name}: {bad[0].why}" if bad else "")
                                        + f"). Expected {LAYOUT_HELP}.")
         part_of, notes = self.assign(usable, folder.split)
-        splits = {}
+        splits, self.converted = {}, []
         for part in SPLITS:
             images = [p for p in usable if part_of[p] == part]
             splits[part] = self._load_part(part, images, folder.captions, bad)
         counts = Counter(b.why.replace(" ", "_") for b in bad)  # image_not_found, unreadable_image, ...
-        self._stats = {**counts, "skipped": len(bad), **{f"{p}/images": len(splits[p].images) for p in SPLITS}}
+        self._stats = {**counts, "skipped": len(bad), "converted": len(self.converted),
+                       **{f"{p}/images": len(splits[p].images) for p in SPLITS}}
         self.bad_records = bad
         self._report(folder.layout, bad, notes)
         if not len(splits["train"].images):
@@ -242,9 +250,15 @@ class CaptionedFolder(CaptionDataModule):
 
     def _load_part(self, part: str, images: list[Path], captions: dict[Path, list[str]],
                    bad: list[Bad]) -> CaptionedImages:
-        loaded, unreadable = decode_part(images, [captions[p] for p in images], self.image_size, self.cache_dir,
-                                         f"folder-{self.dataset_name}-{part}", workers=self.cache_workers)
-        bad.extend(Bad(str(images[i].relative_to(self.root)), "unreadable image") for i in unreadable)
+        loaded, skipped, converted = decode_part(images, [captions[p] for p in images], self.image_size,
+                                                 self.cache_dir, f"folder-{self.dataset_name}-{part}",
+                                                 workers=self.cache_workers, max_pixels=self.max_image_pixels)
+        for i, why in skipped.items():
+            name = str(images[i].relative_to(self.root))
+            # a category for the counts, the detail (the size and the limit) in the name
+            bad.append(Bad(f"{name} ({why})", "image too large") if why.startswith("too large")
+                       else Bad(name, "unreadable image"))
+        self.converted.extend(Bad(str(images[i].relative_to(self.root)), how) for i, how in converted.items())
         if not loaded.captions:
             log.warning("captioned_folder: the %s split has no usable image", part)
         return loaded
@@ -256,6 +270,9 @@ class CaptionedFolder(CaptionDataModule):
             log.warning("captioned_folder: %d records skipped (%s), e.g. %s%s", len(bad),
                         ", ".join(f"{n} {why}" for why, n in counts.most_common()), named,
                         f" (+{len(bad) - SHOW_BAD} more)" if len(bad) > SHOW_BAD else "")
+        if self.converted:
+            log.info("captioned_folder: %d images converted to 8-bit RGB, e.g. %s", len(self.converted),
+                     "; ".join(f"{c.name}: {c.why}" for c in self.converted[:SHOW_BAD]))
         log.info("captioned_folder %s: %s layout under %s; %s; %d / %d / %d train / val / test images",
                  self.dataset_name, layout, self.root, "; ".join(notes), self._stats["train/images"],
                  self._stats["val/images"], self._stats["test/images"])

@@ -304,7 +304,7 @@ class FlickrCaptions(CaptionDataModule):
         missing = len(names) - len(present)
         counts["images_missing"] += missing
         counts["captions_without_image"] += sum(len(captions[n]) for n in names if not (image_dir / n).is_file())
-        loaded, unreadable = decode_part([image_dir / n for n in present], [captions[n] for n in present],
+        loaded, unreadable, _ = decode_part([image_dir / n for n in present], [captions[n] for n in present],
                                          self.image_size, self.cache_dir, f"flickr{variant}-{part}",
                                          workers=self.cache_workers)
         counts["images_unreadable"] += len(unreadable)
