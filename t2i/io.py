@@ -1,11 +1,15 @@
 """Atomic writes, used for every file the project writes (checkpoints, caches,
 metrics.json, pictures): write a temporary file in the destination's own folder, then
 os.replace it over the destination. A kill or a full disk mid-write leaves the old file
-(or none), never a torn one. Also: caches that fail to load are moved aside, not fatal."""
+(or none), never a torn one. A full disk is one line naming the folder and the bytes
+needed (DiskFullError), checked before large writes where the size is known. Also:
+caches that fail to load are moved aside, not fatal."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -13,7 +17,69 @@ from typing import Any, Callable, Iterator
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from t2i.errors import T2IError
+
 log = logging.getLogger("t2i")
+
+
+class DiskFullError(T2IError, OSError):
+    """Not enough free space in a folder for a write (checked first, or ENOSPC from it)."""
+
+    def __init__(self, folder: Path, needed: int, what: str):
+        free = _free(folder)
+        super().__init__(errno.ENOSPC, f"no space left in {folder}: {what} needs about {_size(needed)} "
+                                       f"({needed} bytes), {_size(free)} free there. Free some space or point "
+                                       f"the run elsewhere (hydra.run.dir=..., paths.cache_dir=...)")
+
+    def __str__(self) -> str:  # the message alone, not OSError's "[Errno 28] ..."
+        return str(self.strerror)
+
+
+def _free(folder: Path) -> int:
+    while not folder.exists() and folder != folder.parent:  # a folder not made yet: its disk
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def check_space(folder: str | Path, needed: int, what: str) -> None:
+    """Refuse (DiskFullError) before writing `needed` bytes into `folder` when it has less
+    free: a memory-mapped file on a full disk dies of SIGBUS, not an exception."""
+    folder = Path(folder)
+    if _free(folder) < needed:
+        raise DiskFullError(folder, needed, what)
+
+
+@contextmanager
+def no_space_as_error(folder: str | Path, needed: int, what: str) -> Iterator[None]:
+    """Around a write: ENOSPC (or EDQUOT, a full quota) becomes DiskFullError's one line."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT) or isinstance(error, DiskFullError):
+            raise
+        raise DiskFullError(Path(folder), needed, what) from None
+
+
+def tensor_bytes(obj: Any) -> int:
+    """The bytes of the tensors in nested dicts / lists (a checkpoint's size, near enough)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.nelement() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
 
 
 @contextmanager
@@ -47,9 +113,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """torch.save, atomically and fsynced (checkpoints and cached networks)."""
-    with atomic_path(path, fsync=True) as tmp:
-        torch.save(obj, tmp)
+    """torch.save, atomically and fsynced (checkpoints and cached networks). Refused with
+    one line when the disk fills during the write (the old file stays). No check before:
+    the write itself is the test, and a filesystem that misreports its free space (some
+    network mounts) must not stop a run."""
+    path = Path(path)
+    needed = tensor_bytes(obj) + 64 * 1024  # + the pickled rest (config, loop state)
+    with atomic_path(path, fsync=True) as tmp, no_space_as_error(path.parent, needed, f"saving {path.name}"):
+        # through a Python file: torch's own writer turns ENOSPC into "[enforce fail at
+        # inline_container.cc]", which says nothing of the disk
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
 
 
 def load_cache(path: str | Path, load: Callable[[Path], Any]) -> Any | None:

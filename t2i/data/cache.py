@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from t2i.data.decode import MAX_IMAGE_PIXELS, TooLarge, open_image, to_rgb
-from t2i.io import atomic_path, atomic_write_text, load_cache
+from t2i.io import atomic_path, atomic_write_text, check_space, load_cache, no_space_as_error
 
 # of the decoding: 2 decodes 16-bit, float and transparent images by their values (1 clipped them)
 VERSION = 2
@@ -153,30 +153,42 @@ def _load(files: CacheFiles) -> Decoded | None:
 
 
 def _build(files: CacheFiles, chunks: list, count: int, size: int, workers: int) -> None:
+    # The scratch array and the final one exist together. Memory-mapped, a disk that
+    # fills while they are written kills the process (SIGBUS, no message), so the space
+    # is checked first; a write that still meets a full disk is one line too.
+    needed = 2 * count * 3 * size * size + 64 * 1024
+    what = f"building the image cache {files.array.name}"
+    check_space(files.array.parent, needed, what)
     # Scratch and final files carry the process id (atomic_path's rule): two runs
     # building the same cache at once (a sweep, two jobs) must not truncate each
     # other's memory-mapped file, which is a SIGBUS; the last os.replace wins.
     tmp = files.array.with_name(f".{files.array.stem}.scratch-{os.getpid()}.npy")
     try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(count, 3, size, size))
-        if workers > 1 and len(chunks) > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                kept, notes = _fill(out, pool.map(_load_chunk, chunks))
-        else:
-            kept, notes = _fill(out, map(_load_chunk, chunks))
-        with atomic_path(files.array) as part:
-            final = np.lib.format.open_memmap(part, mode="w+", dtype=np.uint8, shape=(len(kept), 3, size, size))
-            final[:] = out[: len(kept)]
-            final.flush()
-            del out, final
-        with atomic_path(files.kept) as tmp_kept:
-            np.save(tmp_kept, np.asarray(kept, dtype=np.int64))
-        if notes:
-            atomic_write_text(files.notes, json.dumps(notes))
-        else:
-            files.notes.unlink(missing_ok=True)  # a stale one from a build cut short
-    finally:
+        with no_space_as_error(files.array.parent, needed, what):
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(count, 3, size, size))
+            if workers > 1 and len(chunks) > 1:
+                with ProcessPoolExecutor(workers) as pool:
+                    kept, notes = _fill(out, pool.map(_load_chunk, chunks))
+            else:
+                kept, notes = _fill(out, map(_load_chunk, chunks))
+            _write(files, out, kept, notes)
+    finally:  # every way out, a signal's exception included (t2i/stops.py)
         tmp.unlink(missing_ok=True)
+
+
+def _write(files: CacheFiles, out: np.ndarray, kept: list[int], notes: dict[int, str]) -> None:
+    """The decoded images into the final files, each atomically."""
+    with atomic_path(files.array) as part:
+        final = np.lib.format.open_memmap(part, mode="w+", dtype=np.uint8, shape=(len(kept), *out.shape[1:]))
+        final[:] = out[: len(kept)]
+        final.flush()
+        del final
+    with atomic_path(files.kept) as tmp_kept:
+        np.save(tmp_kept, np.asarray(kept, dtype=np.int64))
+    if notes:
+        atomic_write_text(files.notes, json.dumps(notes))
+    else:
+        files.notes.unlink(missing_ok=True)  # a stale one from a build cut short
 
 
 def _fill(out, results) -> tuple[list[int], dict[int, str]]:
