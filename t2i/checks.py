@@ -12,6 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from t2i.errors import CheckpointError, ConfigError
 from t2i.safe_load import UnsafeCheckpointError, load_torch
 
+MAX_IMAGES_PER_CAPTION = 64  # generate.py / demo.py / Generator: n images per caption, drawn in one batch
+MAX_SEED = 2**32 - 1  # Lightning's and numpy's seed range
 # key: (lowest allowed value, what is allowed). Integers; a key a config lacks is skipped.
 INTEGERS = {
     "trainer.max_steps": (-1, "an integer >= 0 (generator steps), or -1 for no step limit"),
@@ -34,25 +36,34 @@ INTEGERS = {
     "eval.matching.dim": (1, "an integer >= 1"),
     "eval.matching.width": (1, "an integer >= 1"),
     "eval.matching.word_dim": (1, "an integer >= 1"),
-    "n": (1, "an integer >= 1 (images per caption)"),
+    "n": (1, f"an integer from 1 to {MAX_IMAGES_PER_CAPTION} (images per caption)"),
+    "seed": (0, f"an integer from 0 to {MAX_SEED}"),
 }
+# the most a key may be, where more is never meant (n=100000 would fill the memory first)
+HIGHEST = {"n": MAX_IMAGES_PER_CAPTION, "seed": MAX_SEED}
 CHOICES = {"eval.reference_split": ("train", "test")}
 NULLABLE = {"trainer.max_epochs", "data.num_workers"}  # evaluate.py: data.* null keeps the stored value
 
 
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first setting out of its range (before data or models load)."""
-    for key, (lowest, allowed) in INTEGERS.items():
+    for key in INTEGERS:
         missing = object()
         value = OmegaConf.select(cfg, key, default=missing)
         if value is missing or (value is None and key in NULLABLE):
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-            raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+        check_value(key, value)
     for key, choices in CHOICES.items():
         value = OmegaConf.select(cfg, key, default=None)
         if value is not None and value not in choices:
             raise ConfigError(f"{key}={value!r} is not allowed: one of {', '.join(choices)}")
+
+
+def check_value(key: str, value) -> None:
+    """ConfigError unless `value` is an integer in INTEGERS[key]'s range (HIGHEST's too)."""
+    lowest, allowed = INTEGERS[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < lowest or value > HIGHEST.get(key, value):
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
 def describe(path: Path) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from PIL import Image
 from torchvision.utils import make_grid
 
+from t2i.checks import MAX_IMAGES_PER_CAPTION
 from t2i.images import to_uint8
 from t2i.pretrained import Generator, metrics_markdown
 
 INSTALL = "the demo needs Gradio: pip install -r requirements-demo.txt"
-MAX_IMAGES = 64
+MAX_IMAGES = MAX_IMAGES_PER_CAPTION
 PAD = 2  # pixels between the grid's images
 
 

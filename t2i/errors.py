@@ -23,6 +23,11 @@ class CheckpointError(T2IError, ValueError):
     """A ckpt_path that is not a checkpoint, or one of another model than the config's."""
 
 
+class ModelFolderError(T2IError, FileNotFoundError, ValueError):
+    """A model=DIR that is not an exported generator: missing (FileNotFoundError), or its
+    files are not one (ValueError), as the library raised before."""
+
+
 class RunFolderError(T2IError):
     """A run folder that is in use or already holds a run."""
 

@@ -28,9 +28,10 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torchvision.utils import save_image
 
-from t2i.checks import read_checkpoint
+from t2i.checks import check_value, read_checkpoint
 from t2i.config_check import without_retired
 from t2i.data.captions import CaptionDataModule
+from t2i.errors import ModelFolderError
 from t2i.images import grid, to_pil
 from t2i.io import atomic_path, atomic_write_text
 from t2i.run import rebuild
@@ -76,12 +77,13 @@ class Generator:
         if not folder.is_dir():
             folder = download(str(path))
         if not (folder / CONFIG).is_file():
-            raise FileNotFoundError(f"{folder} has no {CONFIG}: not an exported t2i generator (python export.py "
+            raise ModelFolderError(f"{folder} has no {CONFIG}: not an exported t2i generator (python export.py "
                                     "ckpt_path=RUN/checkpoints/best.ckpt out=DIR writes one)")
         config = json.loads((folder / CONFIG).read_text())
         name = config.get("architecture")
         if name not in ARCHITECTURES:
-            raise ValueError(f"{folder / CONFIG}: unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})")
+            raise ModelFolderError(f"{folder / CONFIG}: unknown architecture {name!r} "
+                                   f"(known: {', '.join(ARCHITECTURES)})")
         task = ARCHITECTURES[name]
         settings = without_retired(f"{task.__module__}.{task.__qualname__}", config["model"])
         if "ema_decay" in settings:
@@ -120,8 +122,8 @@ class Generator:
     def generate(self, captions: list[str] | str | None = None, n: int = 8, seed: int = 0) -> torch.Tensor:
         """(captions, n, C, S, S) in [-1, 1] (unconditional models: (1, n, ...), no captions):
         the same seed and caption give the same pixels as generate.py on the checkpoint."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+        check_value("n", n)  # ConfigError, a ValueError: a bound, not a memory error later
+        check_value("seed", seed)
         if not self.conditional:
             if captions:
                 raise ValueError(f"this {self.config['architecture']} generator is unconditional: call it without "
@@ -174,13 +176,27 @@ class Generator:
         return api.upload_folder(repo_id=repo_id, folder_path=str(self.folder)).commit_url
 
 
+def looks_local(name: str) -> bool:
+    """A path, not a Hub repo id (`name` or `owner/name`): a mistyped folder must not go to the Hub."""
+    return name.startswith((".", "~", "/")) or name.count("/") > 1 or "\\" in name
+
+
 def download(repo_id: str) -> Path:
+    """A Hub repo id's folder; a name that can only be a path (see looks_local) is refused."""
+    if looks_local(repo_id):
+        raise ModelFolderError(f"model={repo_id}: no such folder (a path, so not looked up on the Hub). Give the "
+                               "folder export.py wrote (python export.py ckpt_path=... out=DIR)")
     try:
         from huggingface_hub import snapshot_download  # optional: local folders need nothing
     except ImportError:
-        raise FileNotFoundError(f"{repo_id}: no such folder (and huggingface_hub is not installed to fetch it "
-                                "from the Hub: pip install huggingface_hub)") from None
-    return Path(snapshot_download(repo_id))
+        raise ModelFolderError(f"{repo_id}: no such folder (and huggingface_hub is not installed to fetch it "
+                               "from the Hub: pip install huggingface_hub)") from None
+    try:
+        return Path(snapshot_download(repo_id))
+    except (OSError, ValueError) as error:  # not a repo id, no such repo, offline: what the Hub client raises
+        raise ModelFolderError(f"model={repo_id}: no such folder here, and not found on the Hub "
+                               f"({type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''})"
+                               ) from None
 
 
 def text_pipeline(settings: dict, itos: list[str], matrix: torch.Tensor, known: torch.Tensor,

@@ -191,5 +191,17 @@ def resume_command(out_dir: Path) -> str:
     if HydraConfig.initialized():
         overrides = [o for o in HydraConfig.get().overrides.task
                      if not o.startswith(("hydra.run.dir=", "ckpt_path=", "overwrite="))]
-    args = [*overrides, "ckpt_path=last", f"hydra.run.dir={out_dir}"]
-    return "python train.py " + " ".join(shlex.quote(a) for a in args)
+    return "python train.py " + " ".join([*map(shlex.quote, overrides), "ckpt_path=last",
+                                          override("hydra.run.dir", out_dir)])
+
+
+HYDRA_SPECIAL = set(" \t'\"\\,()[]{}=:$%*?<>!~@&|#")
+
+
+def override(key: str, value) -> str:
+    """`key=value` as one shell word that Hydra reads back as `value`: a value with a
+    space, comma, bracket or quote is quoted for Hydra, then the word for the shell."""
+    text = str(value)
+    if HYDRA_SPECIAL & set(text):
+        text = "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return shlex.quote(f"{key}={text}")

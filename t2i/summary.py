@@ -11,6 +11,8 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 
+from t2i.run_folder import override
+
 log = logging.getLogger("t2i")
 
 # Headline metrics, in this order, where a run has them; everything else stays in metrics.json.
@@ -83,14 +85,14 @@ def summary_lines(cfg, metrics: dict, out_dir: Path, example_caption: str | None
 
     script, overrides = _command_line()
     if checkpoints:
-        lines.append(f"evaluate     python evaluate.py ckpt_path={shlex.quote(str(checkpoints[0]))}")
+        lines.append(f"evaluate     python evaluate.py {override('ckpt_path', checkpoints[0])}")
     if (ckpt_dir / "last.ckpt").exists():
-        resume = [*overrides, f"hydra.run.dir={out_dir}", "ckpt_path=last"]
-        lines.append(f"resume       python {script} " + " ".join(shlex.quote(o) for o in resume)
+        resume = [*map(shlex.quote, overrides), override("hydra.run.dir", out_dir), "ckpt_path=last"]
+        lines.append(f"resume       python {script} " + " ".join(resume)
                      + "  (raise trainer.max_steps to train on)")
     caption = hydra_safe(example_caption or "")
     if checkpoints and caption:  # a text-to-image run: the user's next step is to type a caption
-        lines.append(f"generate     python generate.py ckpt_path={shlex.quote(str(checkpoints[0]))} "
+        lines.append(f"generate     python generate.py {override('ckpt_path', checkpoints[0])} "
                      f'text="{caption}" n=8')
     return lines
 
