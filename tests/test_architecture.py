@@ -21,7 +21,8 @@ LAYERS = [
     ("evaluation", ["t2i.evaluation"]),
     ("tasks", ["t2i.tasks"]),
     ("callbacks", ["t2i.callbacks"]),
-    ("run support", ["t2i.checks", "t2i.config_check", "t2i.run_folder", "t2i.loggers", "t2i.summary"]),
+    ("run support", ["t2i.checks", "t2i.config_check", "t2i.run_folder", "t2i.loggers", "t2i.precision",
+                     "t2i.summary"]),
     ("run", ["t2i.run", "t2i.generate"]),
     ("sharing", ["t2i.pretrained", "t2i.demo", "t2i"]),
 ]
