@@ -12,7 +12,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from t2i.data.synthetic.shapes import ShapesDataModule
 from t2i.errors import CheckpointError
+from t2i.evaluation.domain import train_domain_classifier
 from t2i.generate import generate_from_checkpoint
 from t2i.pretrained import export
 from t2i.run import evaluate, load_checkpoint, train
@@ -96,3 +98,18 @@ def test_a_foreign_type_is_named_and_loads_with_trust(finished_run, make_cfg, tm
     assert step(path) == 2  # untouched
     train(make_cfg(TINY + ["trainer.max_steps=3", "ckpt_path=last", "trust_checkpoint=true"]))
     assert step(path) == 3
+
+
+def test_a_malicious_evaluation_cache_runs_nothing_and_is_rebuilt(tmp_path):
+    """The evaluation caches (domain classifier, matching judge, reference features) are read
+    like checkpoints: a cache file that would run code is moved aside and rebuilt."""
+    datamodule = ShapesDataModule(image_size=32, splits=(256, 64, 64), batch_size=32)
+    _, accuracy = train_domain_classifier(datamodule, tmp_path / "cache", epochs=1)
+    cached = next((tmp_path / "cache" / "domain").glob("*.pt"))
+    marker = tmp_path / "marker"
+    malicious_checkpoint(cached, marker)
+    _, again = train_domain_classifier(datamodule, tmp_path / "cache", epochs=1)
+    assert not marker.exists()
+    assert set(again) == set(accuracy)  # rebuilt: a classifier with every head
+    assert cached.with_name(cached.name + ".corrupt").exists()
+    assert "state_dict" in load_torch(cached)  # and the new cache is plain data

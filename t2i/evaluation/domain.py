@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from t2i.io import atomic_save, load_cache
+from t2i.safe_load import load_torch
 
 log = logging.getLogger("t2i")
 
@@ -83,7 +84,7 @@ def train_domain_classifier(datamodule, cache_dir: str | Path, epochs: int = 4, 
     heads = dict(datamodule.target_classes)
     path = Path(cache_dir) / "domain" / f"{datamodule.domain_name}-{cache_key(datamodule)}.pt"
     classifier = DomainClassifier(datamodule.channels, heads)
-    state = load_cache(path, lambda p: torch.load(p, map_location="cpu", weights_only=False))
+    state = load_cache(path, load_torch)  # no code runs: a cache with anything else is rebuilt
     if state is not None:
         classifier.load_state_dict(state["state_dict"])
         return classifier.eval(), state["accuracy"]

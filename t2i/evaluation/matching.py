@@ -31,6 +31,7 @@ from t2i.data.batches import spread_indices
 from t2i.evaluation.domain import cache_key
 from t2i.images import centre_square
 from t2i.io import atomic_save, load_cache
+from t2i.safe_load import load_torch
 
 log = logging.getLogger("t2i")
 
@@ -351,7 +352,7 @@ def matching_evaluator(datamodule, cache_dir: str | Path, settings: dict | None 
     path = Path(cache_dir) / "matching" / f"{dataset_name(datamodule)}-{key}.pt"
     model = MatchingEvaluator(full["channels"], int(cfg["image_size"]), full["vocab_size"], int(cfg["dim"]),
                               int(cfg["width"]), int(cfg["word_dim"]), str(cfg["tower"]), bool(cfg["colour"]))
-    state = load_cache(path, lambda p: torch.load(p, map_location="cpu", weights_only=False))
+    state = load_cache(path, load_torch)  # no code runs: a cache with anything else is rebuilt
     if state is not None:
         if state.get("settings") == full:
             model.load_state_dict(state["state_dict"])

@@ -13,6 +13,7 @@ import torch
 from t2i.data.batches import split_dataset, split_images
 from t2i.evaluation.domain import cache_key
 from t2i.io import atomic_save, load_cache
+from t2i.safe_load import load_torch
 
 log = logging.getLogger("t2i")
 
@@ -27,7 +28,7 @@ def reference_features(space, datamodule, split: str, count: int, cache_dir, bat
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     safe = space.name.replace(":", "-").replace("/", "-")
     path = Path(cache_dir) / "reference" / f"{safe}-{split}{n}-{digest}.pt"
-    stored = load_cache(path, lambda p: torch.load(p, map_location="cpu", weights_only=False))
+    stored = load_cache(path, load_torch)  # no code runs: a cache with anything else is rebuilt
     if stored is not None:
         if stored.get("key") == key:
             return stored["features"].double()
