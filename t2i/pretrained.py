@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import yaml
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torchvision.utils import save_image
 
@@ -88,6 +89,7 @@ class Generator:
         settings = without_retired(f"{task.__module__}.{task.__qualname__}", config["model"])
         if "ema_decay" in settings:
             settings["ema_decay"] = 0.0  # the exported weights already are the average
+        check_weights_fit(folder, task, settings)
         model = task(optimizer_g=None, optimizer_d=None, **settings)
         model.generator.load_state_dict(load_file(folder / WEIGHTS))
         text = None
@@ -174,6 +176,25 @@ class Generator:
         api = HfApi()
         api.create_repo(repo_id, exist_ok=True, **kw)
         return api.upload_folder(repo_id=repo_id, folder_path=str(self.folder)).commit_url
+
+
+def check_weights_fit(folder: Path, task, settings: dict) -> None:
+    """Refuse a config.json whose generator would not hold model.safetensors, before any
+    memory is spent on it: the net is built on the meta device (shapes, no storage) and
+    compared with the file's header (`ngf=200000` by hand would otherwise allocate first)."""
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in task(optimizer_g=None, optimizer_d=None,
+                                                          **settings).generator.state_dict().items()}
+    except (TypeError, ValueError) as error:
+        raise ModelFolderError(f"{folder / CONFIG}: its model settings are refused: {error}") from None
+    with safe_open(str(folder / WEIGHTS), framework="pt") as weights:
+        stored = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}
+    if shapes != stored:
+        name = next(k for k in sorted(set(shapes) | set(stored)) if shapes.get(k) != stored.get(k))
+        raise ModelFolderError(f"{folder}: {CONFIG} does not match {WEIGHTS} ({name}: the settings give "
+                               f"{shapes.get(name)}, the file holds {stored.get(name)}): re-export the model "
+                               "(python export.py ckpt_path=... out=DIR) rather than editing its config")
 
 
 def looks_local(name: str) -> bool:

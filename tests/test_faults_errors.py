@@ -3,6 +3,7 @@ bad model folders with one line and exit 2, as train.py and evaluate.py do; n ha
 upper bound; a mistyped local folder is never sent to the Hub; printed commands paste."""
 from __future__ import annotations
 
+import json
 import shlex
 
 import pytest
@@ -73,3 +74,14 @@ def test_the_printed_resume_command_pastes_with_a_space_in_the_folder(tmp_path):
     assert parsed["hydra.run.dir"] == str(folder) and parsed["ckpt_path"] == "last"
     plain = resume_command(tmp_path / "plain_run")  # an ordinary path stays readable, unquoted
     assert plain.endswith(f"ckpt_path=last hydra.run.dir={tmp_path / 'plain_run'}")
+
+
+def test_a_config_that_does_not_fit_the_weights_is_refused_before_allocating(finished_run, tmp_path):
+    """ngf=200000 typed into an exported config.json: refused from the file's header, with
+    the tensor named, before a net of that width is built."""
+    folder = pretrained.export(finished_run / "checkpoints" / "last.ckpt", tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["ngf"] = 200000
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFolderError, match="does not match model.safetensors"):
+        Generator.from_pretrained(folder)
