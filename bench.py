@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.common import compose, img_per_s, lightning_img_per_s, path_overrides, step_loader, sync  # noqa: E402
 from benchmarks.peak import gemm_flops, peaks  # noqa: E402
+from benchmarks.steps import FLICKR8K_LENGTHS, bench_steps  # noqa: E402
 from benchmarks.steps import MODELS as STEP_MODELS  # noqa: E402
-from benchmarks.steps import bench_steps  # noqa: E402
 
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 
@@ -301,12 +301,6 @@ def bench_t2i(args, results: dict) -> None:
 
 
 # ------------------------------------------------------------------ the source report's model at Flickr settings
-# Caption lengths of Flickr8k.token.txt's 40,460 captions (t2i.text.tokenize, max_words 25): how many
-# have 1, 2, ..., 25 words (mean 10.8). The bench draws its batch's lengths from them.
-FLICKR8K_LENGTHS = [2, 25, 177, 464, 1164, 2633, 3378, 3893, 4421, 4551, 4204, 3702, 3103, 2525, 1798,
-                    1372, 934, 709, 489, 287, 192, 136, 102, 66, 133]
-
-
 def seed_batch(args, words: int | None = None) -> dict:
     """A Flickr-sized caption batch: images in [-1, 1], standardised word vectors (400-d,
     as the data module's), lengths drawn from Flickr8k's (or all `words` long)."""

@@ -27,8 +27,8 @@ class DiskFullError(T2IError, OSError):
 
     def __init__(self, folder: Path, needed: int, what: str):
         free = _free(folder)
-        super().__init__(errno.ENOSPC, f"no space left in {folder}: {what} needs about {_size(needed)} "
-                                       f"({needed} bytes), {_size(free)} free there. Free some space or point "
+        super().__init__(errno.ENOSPC, f"no space left in {folder}: {what} needs about {human_bytes(needed)} "
+                                       f"({needed} bytes), {human_bytes(free)} free there. Free some space or point "
                                        f"the run elsewhere (hydra.run.dir=..., paths.cache_dir=...)")
 
     def __str__(self) -> str:  # the message alone, not OSError's "[Errno 28] ..."
@@ -44,12 +44,14 @@ def _free(folder: Path) -> int:
         return 0
 
 
-def _size(n: int) -> str:
+def human_bytes(n: float, base: int = 1024) -> str:
+    """A byte count for a message: 950 B, 1.5 KB, 13.5 GB; `base` 1000 for download sizes, as
+    the sources publish them."""
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+        if n < base or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+        n /= base
+    return f"{n:.1f} GB"
 
 
 def check_space(folder: str | Path, needed: int, what: str) -> None:

@@ -52,8 +52,9 @@ def resolve_precision(precision, accelerator: str = "cpu", flags: set[str] | Non
         if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
             return "bf16-mixed", "auto: the GPU supports bf16"
         return "16-mixed", "auto: the GPU has no bf16"
+    flags = cpu_flags() if flags is None else flags
     if native_bf16_cpu(flags):
-        found = sorted(set(BF16_CPU_FLAGS) & (cpu_flags() if flags is None else flags))
+        found = sorted(set(BF16_CPU_FLAGS) & flags)
         return "bf16-mixed", f"auto: the CPU computes bf16 natively ({', '.join(found)})"
     return "32", (f"auto: the CPU ({platform.machine() or 'unknown'}) has no native bf16 (no "
                   f"{'/'.join(BF16_CPU_FLAGS)} flag) and would emulate it far slower than fp32")

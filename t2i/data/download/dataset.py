@@ -15,22 +15,19 @@ from t2i.data.download.layout import check_contents, lay_out, verify
 from t2i.data.download.sources import DATASETS, DatasetSpec, FileSpec
 from t2i.errors import T2IError
 from t2i.io import atomic_write_text
+from t2i.io import human_bytes as _human_bytes
 
 log = logging.getLogger("t2i")
 PARTS = ("all", "images", "captions")
 Say = Callable[[str], None]
 
 
+def human_bytes(n: float) -> str:
+    return _human_bytes(n, base=1000)  # sizes as the sources publish them
+
+
 class DownloadError(T2IError):
     """A dataset file that could not be fetched or checked: names it, the sources tried and what to do."""
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 def dataset_spec(name: str) -> DatasetSpec:
@@ -78,12 +75,12 @@ class SpaceCheck:
         free = shutil.disk_usage(existing(self.root)).free
         need = download + unpacked
         if say is not None:
-            say(f"{self.name}: {human(download)} to download, about {human(need)} needed with the unpacked files; "
-                f"{human(free)} free under {existing(self.root)}")
+            say(f"{self.name}: {human_bytes(download)} to download, about {human_bytes(need)} needed with the "
+                f"unpacked files; {human_bytes(free)} free under {existing(self.root)}")
         if need > free:
-            raise DownloadError(f"{self.name}: not enough disk space under {self.root}: about {human(need)} needed "
-                                f"({human(download)} to download + {human(unpacked)} unpacked), {human(free)} free. "
-                                "Free some space or choose another --root (data.root=)")
+            raise DownloadError(f"{self.name}: not enough disk space under {self.root}: about {human_bytes(need)} "
+                                f"needed ({human_bytes(download)} to download + {human_bytes(unpacked)} unpacked), "
+                                f"{human_bytes(free)} free. Free some space or choose another --root (data.root=)")
 
 
 def needed(files: list[FileSpec], work: Path) -> tuple[int, int]:
