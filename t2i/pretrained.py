@@ -38,9 +38,10 @@ from t2i.io import atomic_path, atomic_write_text
 from t2i.run import rebuild
 from t2i.run_folder import RunFolder
 from t2i.summary import MAIN_METRICS, metric_protocol
+from t2i.tasks.cond_dcgan_lstm import CondDCGANLSTM
 from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.df_gan import DFGAN
-from t2i.tasks.text_to_image import GANCLS, CondDCGANLSTM
+from t2i.tasks.gan_cls import GANCLS
 from t2i.tensors import evaluating
 
 log = logging.getLogger("t2i")

@@ -12,7 +12,8 @@ from t2i.nets.df_gan import Affine, DBlock, DFBlock, DFDiscriminator, DFGenerato
 from t2i.run import build, train
 from t2i.tasks.df_gan import DFGAN, matching_aware_gradient_penalty
 from t2i.tasks.gan import weighted_mean
-from t2i.tasks.text_to_image import GANCLS, differs_from_rolled
+from t2i.tasks.gan_cls import GANCLS
+from t2i.tasks.text_to_image import differs_from_rolled
 from tests.test_text_to_image import caption_batch
 
 D = 16  # word vector size in the unit tests

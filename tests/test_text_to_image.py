@@ -20,15 +20,10 @@ from t2i.nets.conv_lstm import ConvLSTM, WordSequenceGenerator
 from t2i.nets.text_encoders import LSTMEncoder, MatchingDiscriminator, MeanEncoder, TextConditionedGenerator
 from t2i.run import evaluate, train
 from t2i.tasks import cpu_threads
+from t2i.tasks.cond_dcgan_lstm import CondDCGANLSTM, sample_words
 from t2i.tasks.gan import bce
-from t2i.tasks.text_to_image import (
-    GANCLS,
-    CondDCGANLSTM,
-    differs_from_rolled,
-    hardest_wrong,
-    same_caption,
-    sample_words,
-)
+from t2i.tasks.gan_cls import GANCLS
+from t2i.tasks.text_to_image import differs_from_rolled, hardest_wrong, same_caption
 
 ROOT = Path(__file__).resolve().parents[1]
 D = 16  # word vector size in the unit tests (the data's is 400)
@@ -487,3 +482,14 @@ def test_cond_dcgan_lstm_with_word_samples_judges_fewer_outputs():
     assert len(judged) == int(((batch["length"] - 1) > 0).sum()) and weight is not None
     assert torch.isfinite(sampled.discriminator_loss(batch, outputs)[0])
     assert torch.isfinite(sampled.generator_loss(batch, outputs)[0])
+
+
+def test_models_old_import_path_still_works_with_a_deprecation_warning():
+    import t2i.tasks.text_to_image as old_home
+
+    with pytest.warns(DeprecationWarning, match="moved to t2i.tasks.gan_cls"):
+        assert old_home.GANCLS is GANCLS
+    with pytest.warns(DeprecationWarning, match="t2i.tasks.cond_dcgan_lstm"):
+        assert old_home.CondDCGANLSTM is CondDCGANLSTM
+    with pytest.raises(AttributeError):
+        old_home.NoSuchModel  # noqa: B018

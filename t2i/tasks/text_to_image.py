@@ -1,50 +1,23 @@
-"""Text-to-image GANs on caption batches (`word_vectors` (B, L, D), `length` (B,)):
-
-- `GANCLS`: Reed et al. 2016. Sentence embedding -> 128-d -> joined with z; a
-  matching-aware discriminator trained on (real, right text), (real, wrong text) and
-  (fake, right text); one-sided label smoothing; optional GAN-INT.
-- `CondDCGANLSTM`: the source report's design. Every word drawn by a DCGAN generator, the
-  drawings fed in order through a convolutional LSTM; D judges the outputs after words
-  1..n-1, and the output after the last word is pulled towards the caption's image.
-
-Both go through `GANTask`'s shared step (k D steps, then a G step, non-finite guard).
+"""What the text-to-image GANs share, on caption batches (`word_vectors` (B, L, D), `length` (B,)):
+evaluation and drawing from typed captions (`TextToImageGAN`), sentence-conditioned drawing
+(`SentenceConditioned`) and the wrong-text pairs of matching-aware discriminators. The models,
+one per file: `gan_cls.py` (Reed et al. 2016), `df_gan.py` (Tao et al. 2022),
+`cond_dcgan_lstm.py` (the source report's design). All go through `GANTask`'s shared step
+(k D steps, then a G step, non-finite guard).
 """
 from __future__ import annotations
 
-import logging
+import importlib
+import warnings
 
 import torch
 
 from t2i.evaluation.generators import evaluate_generator
 from t2i.generator import ImageGenerator
-from t2i.nets.conv_lstm import WordSequenceGenerator
-from t2i.nets.dcgan import Discriminator
-from t2i.nets.text_encoders import MatchingDiscriminator, TextConditionedGenerator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.ema import GeneratorEMA
-from t2i.tasks.gan import GANTask, bce, r1_penalty
+from t2i.tasks.gan import GANTask
 from t2i.tensors import evaluating
-
-log = logging.getLogger("t2i")
-
-
-def sample_words(length: torch.Tensor, k: int, steps: int, generator: torch.Generator
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """An unbiased sample of each caption's word outputs 1..n-1: (mask (B, steps), weight
-    per chosen output). Caption i has m_i = n_i - 1 of them; min(k, m_i) are drawn
-    uniformly without replacement and each is weighted m_i / min(k, m_i), so the weighted
-    sum has the expectation of the sum over all of them (the faithful loss), while D sees
-    at most k per caption. Weights are flattened in `outputs[mask]`'s order."""
-    m = (length - 1).clamp_min(0)
-    position = torch.arange(steps, device=length.device)[None, :]
-    valid = position < m[:, None]
-    scores = torch.rand(len(length), steps, generator=generator, device=generator.device).to(length.device)
-    scores = scores.masked_fill(~valid, 2.0)  # invalid positions rank last
-    rank = scores.argsort(1).argsort(1)
-    chosen = valid & (rank < k)
-    taken = chosen.sum(1)
-    weight = (m.float() / taken.clamp_min(1).float())[:, None].expand_as(chosen)[chosen]
-    return chosen, weight
 
 
 def same_caption(batch: dict) -> torch.Tensor:
@@ -142,170 +115,17 @@ class SentenceConditioned:
         return self.drawing_generator()(z, sentence=sentence)
 
 
-class GANCLS(SentenceConditioned, TextToImageGAN):
-    """GAN-CLS (Reed et al. 2016), optionally with GAN-INT.
-
-    D's loss: BCE(D(real, right), 1 - smoothing) + w·BCE(D(real, wrong), 0)
-              + (1 - w)·BCE(D(fake, right), 0), with w = `wrong_weight` (0.5 in the paper).
-    G's loss: BCE(D(fake, right), 1) [+ λ_int·BCE(D(G(z, t_int), t_int), 1), with
-              t_int = β·t_i + (1 - β)·t_j, an interpolation of two captions' embeddings].
-
-    Wrong text is another item's caption, as in the paper. With `hard_negatives`, the
-    wrong-text term averages two such pairs: that random one and the *nearest different*
-    caption in D's own text space. Why: with random pairs, a wrong caption almost always
-    differs in something easy to see (on shapes only 1 pair in 32 differs in shape
-    alone), so D is barely pushed to read the subtle attributes, and G never learns
-    them; the nearest different caption is, by construction, the one D currently
-    confuses, so D's mismatch training moves on to whatever it cannot yet tell apart.
-    """
-
-    def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400,
-                 text_encoder: str = "mean", text_dim: int = 128, text_hidden: int = 256,
-                 text_batch_norm: bool = True, ngf: int = 32, ndf: int = 32, label_smoothing: float = 0.1,
-                 wrong_weight: float = 0.5,
-                 interpolation_weight: float = 0.0, interpolation_beta: float = 0.5,
-                 hard_negatives: bool = True, ema_decay: float = 0.0, upsample: str = "deconv",
-                 r1_gamma: float = 0.0, r1_every: int = 1, **gan_kw):
-        super().__init__(**gan_kw)
-        if not 0.0 <= label_smoothing < 0.5:
-            raise ValueError(f"model.label_smoothing must be in [0, 0.5), got {label_smoothing}")
-        if not 0.0 <= wrong_weight <= 1.0:
-            raise ValueError(f"model.wrong_weight must be in [0, 1], got {wrong_weight}")
-        if interpolation_weight < 0:
-            raise ValueError(f"model.interpolation_weight must be >= 0 (0 turns GAN-INT off), got "
-                             f"{interpolation_weight}")
-        if r1_gamma < 0 or r1_every < 1:
-            raise ValueError(f"model.r1_gamma must be >= 0 and model.r1_every >= 1, got {r1_gamma}, {r1_every}")
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
-        self.r1_gamma, self.r1_every = r1_gamma, r1_every
-        text = dict(text_encoder=text_encoder, text_dim=text_dim, text_hidden=text_hidden,
-                    text_batch_norm=text_batch_norm)
-        self.generator = TextConditionedGenerator(self.nz, embedding_dim, channels, image_size, ngf, **text,
-                                                  upsample=upsample)
-        self.discriminator = MatchingDiscriminator(channels, embedding_dim, image_size, ndf, **text)
-        self.real_label = 1.0 - label_smoothing  # one-sided: fakes keep target 0
-        self.wrong_weight = wrong_weight
-        self.interpolation_weight, self.interpolation_beta = interpolation_weight, interpolation_beta
-        self.hard_negatives = hard_negatives
-        self.init_ema(ema_decay)
-
-    def discriminator_loss(self, batch, fake):
-        d = self.discriminator
-        sentence = d.text.embed(batch["word_vectors"], batch["length"])
-        penalise = self.lazy_due(self.r1_every, self.r1_gamma)
-        real = batch["image"].detach().requires_grad_(penalise)
-        real_features = d.features(real)  # once, scored against two captions
-        right = d.score(real_features, sentence)
-        pairs = wrong_text_pairs(batch, d.text.project(sentence) if self.hard_negatives else None)
-        wrong = [d.score(real_features, sentence[index]) for index, _ in pairs]
-        wrong_loss = sum(bce(w, 0.0, valid) for w, (_, valid) in zip(wrong, pairs)) / len(pairs)
-        logs = {"train/d_real_right": torch.sigmoid(right).mean(), "train/d_real_wrong": torch.sigmoid(wrong[0]).mean()}
-        if self.hard_negatives:
-            logs["train/d_real_hard_wrong"] = torch.sigmoid(wrong[1]).mean()
-        fake_logits = d(fake, sentence=sentence)
-        loss = (bce(right, self.real_label) + self.wrong_weight * wrong_loss
-                + (1 - self.wrong_weight) * bce(fake_logits, 0.0))
-        logs["train/d_fake"] = torch.sigmoid(fake_logits).mean()
-        if penalise:  # R1 at (real image, right caption)
-            penalty = r1_penalty(right, real)
-            loss = loss + 0.5 * self.r1_gamma * self.r1_every * penalty
-            logs["train/r1"] = penalty.detach()
-        return loss, logs
-
-    def generator_loss(self, batch, fake):
-        logits = self.discriminator(fake, batch["word_vectors"], batch["length"])
-        loss = bce(logits, 1.0)
-        logs = {"train/d_fake_g": torch.sigmoid(logits).mean()}
-        if self.interpolation_weight > 0:
-            loss_int = self.interpolation_loss(batch)
-            loss = loss + self.interpolation_weight * loss_int
-            logs["train/g_loss_int"] = loss_int
-        return loss, logs
-
-    def interpolation_loss(self, batch: dict) -> torch.Tensor:
-        """GAN-INT: captions between two training captions have no image, but their
-        fakes must still fool D, which fills the gaps of the text manifold. Each net
-        interpolates in its own embedding space (their encoders are separate)."""
-        wv, length, beta = batch["word_vectors"], batch["length"], self.interpolation_beta
-        g_text = self.generator.text.embed(wv, length)
-        d_text = self.discriminator.text.embed(wv, length)
-        g_mix = beta * g_text + (1 - beta) * g_text.roll(1, 0)
-        d_mix = beta * d_text + (1 - beta) * d_text.roll(1, 0)
-        z = self.noise(wv.shape[0], stream=5_000)
-        return bce(self.discriminator(self.generator(z, sentence=g_mix), sentence=d_mix), 1.0)
 
 
-class CondDCGANLSTM(TextToImageGAN):
-    """The source report's conditional DCGAN + LSTM (see t2i/nets/conv_lstm.py and
-    docs/text_to_image.md for the diagram).
+MOVED = {"GANCLS": "t2i.tasks.gan_cls", "CondDCGANLSTM": "t2i.tasks.cond_dcgan_lstm",
+         "sample_words": "t2i.tasks.cond_dcgan_lstm"}
 
-    D's loss: BCE(D(real), 1 - smoothing) + BCE(D(output_t), 0) over t = 1..n-1.
-    G's loss: BCE(D(output_t), 1) over t = 1..n-1 + λ·‖output_n − image‖₂ / √(C·S·S).
-    The distance is divided by √(pixel count) (an RMS distance) so one λ means the same
-    at 32x32 and 64x64. D is unconditional, as in the source report: the caption reaches the
-    final image only through the distance term, which is what ties it to the text.
 
-    `d_word_samples=k` (not the source report's loss; null: every word output): D judges an
-    unbiased sample of k word outputs per caption (`sample_words`), each weighted so the
-    adversarial terms keep the faithful loss's expectation, at a fraction of D's cost.
-    """
-
-    def __init__(self, channels: int = 3, image_size: int = 64, embedding_dim: int = 400, ngf: int = 16,
-                 ndf: int = 32, map_channels: int = 4, hidden_channels: int = 8, kernel_size: int = 3,
-                 l2_weight: float = 100.0, label_smoothing: float = 0.0, ema_decay: float = 0.0,
-                 d_word_samples: int | None = None, **gan_kw):
-        super().__init__(**gan_kw)
-        if l2_weight < 0:
-            raise ValueError(f"model.l2_weight (λ) must be >= 0, got {l2_weight}")
-        if d_word_samples is not None and (int(d_word_samples) != d_word_samples or d_word_samples < 1):
-            raise ValueError(f"model.d_word_samples must be null (every word output, the source report's loss) "
-                             f"or an integer >= 1, got {d_word_samples}")
-        self.d_word_samples = None if d_word_samples is None else int(d_word_samples)
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
-        self.generator = WordSequenceGenerator(self.nz, embedding_dim, channels, image_size, ngf, map_channels,
-                                               hidden_channels, kernel_size)
-        self.discriminator = Discriminator(channels, ndf, image_size)
-        self.l2_weight, self.real_label = l2_weight, 1.0 - label_smoothing
-        self.init_ema(ema_decay)
-
-    def generate_for_step(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z, batch["word_vectors"], batch["length"])  # (B, T, C, S, S)
-
-    def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
-        outputs = self.drawing_generator()(z, batch["word_vectors"], batch["length"])
-        return WordSequenceGenerator.final(outputs, batch["length"])
-
-    def judged_outputs(self, batch: dict, outputs: torch.Tensor, stream: int = 0
-                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The outputs D sees, with their loss weights (None: equal): after words 1..n-1,
-        or an unbiased sample of them (`d_word_samples`); when no caption has more than one
-        word, the only outputs stand in, so D always has fakes to judge."""
-        length = batch["length"]
-        if self.d_word_samples is None:
-            partial, weight = WordSequenceGenerator.partial(outputs, length), None
-        else:
-            mask, weight = sample_words(length, self.d_word_samples, outputs.shape[1],
-                                        self.rng(stream=30_000 + stream, step=self.d_calls))
-            partial = outputs[mask]
-        if not len(partial):
-            return WordSequenceGenerator.final(outputs, length), None
-        return partial, weight
-
-    def discriminator_loss(self, batch, outputs):
-        real_logits = self.discriminator(batch["image"])
-        judged, weight = self.judged_outputs(batch, outputs, stream=1)
-        fake_logits = self.discriminator(judged)
-        loss = bce(real_logits, self.real_label) + bce(fake_logits, 0.0, weight)
-        return loss, {"train/d_real": torch.sigmoid(real_logits).mean(),
-                      "train/d_fake": torch.sigmoid(fake_logits).mean()}
-
-    def generator_loss(self, batch, outputs):
-        judged, weight = self.judged_outputs(batch, outputs, stream=2)
-        logits = self.discriminator(judged)
-        adversarial = bce(logits, 1.0, weight)
-        final = WordSequenceGenerator.final(outputs, batch["length"])
-        diff = (final - batch["image"]).flatten(1)
-        distance = diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
-        return adversarial + self.l2_weight * distance, {
-            "train/g_adversarial": adversarial, "train/g_distance": distance,
-            "train/d_fake_g": torch.sigmoid(logits).mean()}
+def __getattr__(name: str):
+    """The models' old home (`t2i.tasks.text_to_image.GANCLS` in configs and code written before
+    they moved to one file each): still found, with a deprecation warning, for one release."""
+    if name not in MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"t2i.tasks.text_to_image.{name} moved to {MOVED[name]}.{name}; the old path goes in the next "
+                  f"release", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(MOVED[name]), name)  # imported on use: the module imports this one
