@@ -16,7 +16,7 @@ import torch
 from t2i.evaluation.alignment import alignment_classifier, alignment_metrics, derangement
 from t2i.evaluation.scores import image_quality
 from t2i.generate import generate_from_checkpoint
-from t2i.nets.conv_lstm import ConvLSTM, WordSequenceGenerator
+from t2i.nets.conv_lstm import ConvLSTM, CumulativeMean, WordSequenceGenerator
 from t2i.nets.text_encoders import LSTMEncoder, MatchingDiscriminator, MeanEncoder, TextConditionedGenerator
 from t2i.run import evaluate, train
 from t2i.tasks import cpu_threads
@@ -155,15 +155,52 @@ def test_cond_dcgan_lstm_losses():
     model = CondDCGANLSTM(1, 32, D, ngf=4, ndf=8, map_channels=2, hidden_channels=4, nz=10, l2_weight=0.0,
                           optimizer_g=ADAM, optimizer_d=ADAM)
     batch = caption_batch()
-    outputs = model.generate_for_step(batch, torch.rand(6, 10))
-    adversarial, logs = model.generator_loss(batch, outputs)
+    z = torch.rand(6, 10)
+    states = model.generate_for_step(batch, z)
+    adversarial, logs = model.generator_loss(batch, states)
     model.l2_weight = 3.0
-    with_distance, logs = model.generator_loss(batch, outputs)
-    final = WordSequenceGenerator.final(outputs, batch["length"])
+    with_distance, logs = model.generator_loss(batch, states)
+    final = WordSequenceGenerator.final(model.generator(z, batch["word_vectors"], batch["length"]), batch["length"])
     rms = ((final - batch["image"]).flatten(1).pow(2).mean(1).sqrt()).mean()  # ‖·‖₂ / √pixels
     assert torch.allclose(with_distance - adversarial, 3.0 * rms, atol=1e-5)
-    d_loss, d_logs = model.discriminator_loss(batch, outputs.detach())
+    d_loss, d_logs = model.discriminator_loss(batch, states.detach())
     assert torch.isfinite(d_loss) and 0 < d_logs["train/d_fake"] < 1
+    model.adversarial_weight = 0.0  # the distance alone: D plays no part in G's loss
+    distance_only, logs = model.generator_loss(batch, states)
+    assert torch.allclose(distance_only, 3.0 * rms, atol=1e-5) and "train/g_adversarial" not in logs
+
+
+@pytest.mark.parametrize("options", [dict(draw_size=8), dict(draw_size=16, sequence="mean"),
+                                     dict(word_batch_norm=False, word_norm=True)])
+def test_cond_dcgan_lstm_cpu_size_and_probes_draw_images_at_the_data_size(options):
+    """draw_size < image side: words drawn and the ConvLSTM run small, the head upsamples;
+    the images and the loss path are those of the full-size model, and gradients reach
+    the word generator."""
+    model = CondDCGANLSTM(1, 32, D, ngf=4, ndf=8, map_channels=2, hidden_channels=4, nz=10,
+                          optimizer_g=ADAM, optimizer_d=ADAM, **options)
+    batch = caption_batch()
+    z = torch.rand(6, 10)
+    states = model.generate_for_step(batch, z)
+    side = options.get("draw_size", 32)
+    assert states.shape[-1] == side
+    images = model.generate(batch, z)
+    assert images.shape == (6, 1, 32, 32) and images.abs().max() <= 1
+    outputs = model.generator(z, batch["word_vectors"], batch["length"])
+    assert torch.allclose(WordSequenceGenerator.final(outputs, batch["length"]), images, atol=1e-6)
+    loss, _ = model.generator_loss(batch, states)
+    loss.backward()
+    assert model.generator.words.project[0].weight.grad.abs().sum() > 0
+
+
+def test_cond_dcgan_lstm_mean_probe_is_the_running_mean_of_word_maps():
+    maps = torch.arange(5.0).view(5, 1, 1, 1)  # captions of 3 and 2 words: [0, 1, 2], [3, 4]
+    out = CumulativeMean()(maps, torch.tensor([3, 2]))
+    assert out.flatten().tolist() == [0.0, 0.5, 1.0, 3.0, 3.5]
+
+
+def test_cond_dcgan_lstm_draw_size_must_divide_the_image():
+    with pytest.raises(ValueError, match="draw_size"):
+        CondDCGANLSTM(1, 32, D, optimizer_g=ADAM, optimizer_d=ADAM, draw_size=24)
 
 
 # ------------------------------------------------------------ GAN-CLS loss

@@ -83,18 +83,20 @@ class ConvLSTM(nn.Module):
 
 class WordGenerator(nn.Module):
     """DCGAN generator for one word: [word vector, z] -> projection to (4·ngf, S/8, S/8)
-    -> three fractionally-strided convolutions -> (map_channels, S, S) in [-1, 1]."""
+    -> three fractionally-strided convolutions -> (map_channels, S, S) in [-1, 1].
+    `batch_norm=False` drops its batch norms (a probe: docs/text_to_image.md)."""
 
-    def __init__(self, in_dim: int, image_size: int, ngf: int = 32, map_channels: int = 8):
+    def __init__(self, in_dim: int, image_size: int, ngf: int = 32, map_channels: int = 8, batch_norm: bool = True):
         super().__init__()
         if image_size % 8:
-            raise ValueError(f"cond_dcgan_lstm needs an image size divisible by 8, got {image_size}")
+            raise ValueError(f"cond_dcgan_lstm draws words at a side divisible by 8, got {image_size}")
         self.start, width = image_size // 8, ngf * 4
+        norm = nn.BatchNorm2d if batch_norm else (lambda _: nn.Identity())
         self.project = nn.Sequential(nn.Linear(in_dim, width * self.start ** 2, bias=False))
         self.body = nn.Sequential(
-            nn.BatchNorm2d(width), nn.ReLU(True),
-            nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(True),
-            nn.ConvTranspose2d(width // 2, width // 4, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 4),
+            norm(width), nn.ReLU(True),
+            nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), norm(width // 2), nn.ReLU(True),
+            nn.ConvTranspose2d(width // 2, width // 4, 4, 2, 1, bias=False), norm(width // 4),
             nn.ReLU(True),
             nn.ConvTranspose2d(width // 4, map_channels, 4, 2, 1, bias=False), nn.Tanh(),
         )
@@ -106,33 +108,86 @@ class WordGenerator(nn.Module):
         return self.body(h)
 
 
+class CumulativeMean(nn.Module):
+    """A probe in the ConvLSTM's place: state t is the mean of the word maps 1..t (no memory
+    to learn, no gates), packed like `ConvLSTM`."""
+
+    def forward(self, inputs: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        steps = int(length.max())
+        mask = word_mask(length, steps)
+        padded = inputs.new_zeros(len(length), steps, *inputs.shape[1:]).index_put((mask,), inputs)
+        count = torch.arange(1, steps + 1, device=inputs.device, dtype=inputs.dtype).view(1, steps, 1, 1, 1)
+        return (padded.cumsum(1) / count)[mask]
+
+
+def image_head(channels: int, nc: int, factor: int) -> nn.Sequential:
+    """States -> images: a 1x1 convolution and tanh (the source report's), or, when the words
+    are drawn at 1/factor of the image side, log2(factor) fractionally-strided convolutions."""
+    if factor == 1:
+        return nn.Sequential(nn.Conv2d(channels, nc, 1), nn.Tanh())
+    if factor & (factor - 1):
+        raise ValueError(f"model.draw_size must be the image side divided by a power of 2, got a factor of {factor}")
+    layers: list[nn.Module] = []
+    for k in range(factor.bit_length() - 1):
+        last = k == factor.bit_length() - 2
+        layers += [nn.ConvTranspose2d(channels, nc if last else channels, 4, 2, 1),
+                   nn.Tanh() if last else nn.ReLU(True)]
+    return nn.Sequential(*layers)
+
+
 class WordSequenceGenerator(nn.Module):
     """The source report's generator. forward(z, word_vectors, length) -> every step's output
     (B, T, nc, S, S), T = the longest caption in the batch; output `length-1` of each
-    caption is its image (`final`), the ones before it are partial drawings."""
+    caption is its image (`final`), the ones before it are partial drawings.
+
+    The CPU size (`draw_size` < image side): the words are drawn and the ConvLSTM runs at
+    draw_size x draw_size, and `to_image` upsamples the states it is given (the losses ask
+    only for the outputs they use: `draw_states`, then `to_image` on those). `sequence=mean`,
+    `word_batch_norm=False` and `word_norm=True` are probes (docs/text_to_image.md)."""
 
     def __init__(self, nz: int, embedding_dim: int, nc: int, image_size: int, ngf: int = 32,
-                 map_channels: int = 8, hidden_channels: int = 16, kernel_size: int = 3):
+                 map_channels: int = 8, hidden_channels: int = 16, kernel_size: int = 3, draw_size: int | None = None,
+                 sequence: str = "conv_lstm", word_batch_norm: bool = True, word_norm: bool = False):
         super().__init__()
-        self.words = WordGenerator(embedding_dim + nz, image_size, ngf, map_channels)
-        self.lstm = ConvLSTM(map_channels, hidden_channels, kernel_size)
-        self.to_image = nn.Sequential(nn.Conv2d(hidden_channels, nc, 1), nn.Tanh())
+        draw_size = image_size if draw_size is None else int(draw_size)
+        if draw_size > image_size or image_size % draw_size:
+            raise ValueError(f"model.draw_size must divide the image side {image_size}, got {draw_size}")
+        if sequence not in ("conv_lstm", "mean"):
+            raise ValueError(f"model.sequence must be conv_lstm (the source report's) or mean (a probe), "
+                             f"got {sequence}")
+        self.word_norm = nn.LayerNorm(embedding_dim, elementwise_affine=False) if word_norm else nn.Identity()
+        self.words = WordGenerator(embedding_dim + nz, draw_size, ngf, map_channels, word_batch_norm)
+        lstm = sequence == "conv_lstm"
+        self.lstm = ConvLSTM(map_channels, hidden_channels, kernel_size) if lstm else CumulativeMean()
+        state_channels = hidden_channels if lstm else map_channels
+        self.to_image = image_head(state_channels, nc, image_size // draw_size)
         self.nz, self.nc, self.image_size, self.map_channels = nz, nc, image_size, map_channels
 
     def forward(self, z: torch.Tensor, word_vectors: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         return self.draw_outputs(self.draw_words(z, word_vectors, length), length)
 
     def draw_words(self, z: torch.Tensor, word_vectors: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        """Every real word of the batch through the word generator in one call: (N, map, S, S),
+        """Every real word of the batch through the word generator in one call: (N, map, s, s),
         N = sum(length), caption by caption. Padding is not drawn (it would skew the
         batch-norm statistics); every word of a caption shares that caption's z."""
         steps = int(length.max())
         mask = word_mask(length, steps)
-        words = torch.cat([word_vectors[:, :steps][mask], z[:, None, :].expand(-1, steps, -1)[mask]], 1)
+        words = torch.cat([self.word_norm(word_vectors[:, :steps][mask]), z[:, None, :].expand(-1, steps, -1)[mask]], 1)
         return self.words(words)
 
+    def states(self, maps: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """The word maps through the sequence model: (B, T, state, s, s), zeros after each
+        caption's end (never used)."""
+        steps = int(length.max())
+        hidden = self.lstm(maps, length)
+        out = hidden.new_zeros(len(length), steps, *hidden.shape[1:])
+        return out.index_put((word_mask(length, steps),), hidden)
+
+    def draw_states(self, z: torch.Tensor, word_vectors: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        return self.states(self.draw_words(z, word_vectors, length), length)
+
     def draw_outputs(self, maps: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        """The word maps through the ConvLSTM and the 1x1 convolution: (B, T, nc, S, S),
+        """The word maps through the sequence model and `to_image`: (B, T, nc, S, S),
         T = the longest caption, zeros after each caption's end (never judged)."""
         steps = int(length.max())
         images = self.to_image(self.lstm(maps, length))
@@ -146,7 +201,7 @@ class WordSequenceGenerator(nn.Module):
 
     @staticmethod
     def partial(outputs: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        """The outputs after words 1..n-1 of every caption, flattened: (sum(n-1), nc, S, S)."""
+        """The outputs (or states) after words 1..n-1 of every caption, flattened: (sum(n-1), ...)."""
         steps = outputs.shape[1]
         mask = word_mask(length - 1, steps)
         return outputs[mask]
