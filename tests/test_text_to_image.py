@@ -24,6 +24,7 @@ from t2i.tasks.cond_dcgan_lstm import CondDCGANLSTM, sample_words
 from t2i.tasks.gan import bce
 from t2i.tasks.gan_cls import GANCLS
 from t2i.tasks.text_to_image import differs_from_rolled, hardest_wrong, same_caption
+from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 D = 16  # word vector size in the unit tests (the data's is 400)
@@ -530,3 +531,17 @@ def test_models_old_import_path_still_works_with_a_deprecation_warning():
         assert old_home.CondDCGANLSTM is CondDCGANLSTM
     with pytest.raises(AttributeError):
         old_home.NoSuchModel  # noqa: B018
+
+
+def test_photo_experiments_of_the_report_model_share_one_cpu_setting(tmp_path):
+    """flickr / cub / flowers (and the *_t2i aliases) build the same model at its CPU size:
+    one setting for all photo datasets (issue 34), fixed work."""
+    models = {}
+    for name in ("flickr_cond_dcgan_lstm", "flickr_t2i", "cub_cond_dcgan_lstm", "cub_t2i", "flowers_cond_dcgan_lstm",
+                 "flowers_t2i"):
+        cfg = compose_config("train", [f"experiment={name}"], tmp_path)
+        assert cfg.trainer.max_steps == 1000 and cfg.trainer.max_time is None
+        models[name] = {k: v for k, v in cfg.model.items() if k not in ("seed",)}
+    first = next(iter(models.values()))
+    assert all(m == first for m in models.values())
+    assert first["draw_size"] == 16 and first["d_word_samples"] == 2 and first["sequence"] == "conv_lstm"

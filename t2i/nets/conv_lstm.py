@@ -22,16 +22,16 @@ from t2i.nets.text_encoders import word_mask
 class ConvLSTMCell(nn.Module):
     """One step: the four gates come from one convolution over [input, hidden]."""
 
-    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3):
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3, forget_bias: float = 1.0):
         super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError(f"ConvLSTM kernel_size must be odd (same-size padding), got {kernel_size}")
         self.hidden_channels = hidden_channels
         self.gates = nn.Conv2d(in_channels + hidden_channels, 4 * hidden_channels, kernel_size,
                                padding=kernel_size // 2)
-        with torch.no_grad():  # forget-gate bias 1: remember by default (Jozefowicz et al. 2015)
+        with torch.no_grad():  # forget-gate bias > 0: remember by default (Jozefowicz et al. 2015)
             self.gates.bias.zero_()
-            self.gates.bias[hidden_channels:2 * hidden_channels].fill_(1.0)
+            self.gates.bias[hidden_channels:2 * hidden_channels].fill_(forget_bias)
 
     def initial_state(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         zeros = x.new_zeros(x.shape[0], self.hidden_channels, x.shape[2], x.shape[3])
@@ -57,9 +57,9 @@ class ConvLSTM(nn.Module):
     part for all steps in one convolution before the loop was measured too: 1.6x slower
     on a CPU (the (N, 4·hidden, S, S) pre-activations are gathered step by step)."""
 
-    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3):
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3, forget_bias: float = 1.0):
         super().__init__()
-        self.cell = ConvLSTMCell(in_channels, hidden_channels, kernel_size)
+        self.cell = ConvLSTMCell(in_channels, hidden_channels, kernel_size, forget_bias)
 
     @staticmethod
     def step_rows(length: torch.Tensor) -> list[torch.Tensor]:
@@ -147,7 +147,8 @@ class WordSequenceGenerator(nn.Module):
 
     def __init__(self, nz: int, embedding_dim: int, nc: int, image_size: int, ngf: int = 32,
                  map_channels: int = 8, hidden_channels: int = 16, kernel_size: int = 3, draw_size: int | None = None,
-                 sequence: str = "conv_lstm", word_batch_norm: bool = True, word_norm: bool = False):
+                 sequence: str = "conv_lstm", word_batch_norm: bool = True, word_norm: bool = False,
+                 forget_bias: float = 1.0):
         super().__init__()
         draw_size = image_size if draw_size is None else int(draw_size)
         if draw_size > image_size or image_size % draw_size:
@@ -158,7 +159,7 @@ class WordSequenceGenerator(nn.Module):
         self.word_norm = nn.LayerNorm(embedding_dim, elementwise_affine=False) if word_norm else nn.Identity()
         self.words = WordGenerator(embedding_dim + nz, draw_size, ngf, map_channels, word_batch_norm)
         lstm = sequence == "conv_lstm"
-        self.lstm = ConvLSTM(map_channels, hidden_channels, kernel_size) if lstm else CumulativeMean()
+        self.lstm = ConvLSTM(map_channels, hidden_channels, kernel_size, forget_bias) if lstm else CumulativeMean()
         state_channels = hidden_channels if lstm else map_channels
         self.to_image = image_head(state_channels, nc, image_size // draw_size)
         self.nz, self.nc, self.image_size, self.map_channels = nz, nc, image_size, map_channels

@@ -54,8 +54,8 @@ class CondDCGANLSTM(TextToImageGAN):
                  ndf: int = 32, map_channels: int = 4, hidden_channels: int = 8, kernel_size: int = 3,
                  l2_weight: float = 100.0, label_smoothing: float = 0.0, ema_decay: float = 0.0,
                  d_word_samples: int | None = None, draw_size: int | None = None, sequence: str = "conv_lstm",
-                 word_batch_norm: bool = True, word_norm: bool = False, adversarial_weight: float = 1.0,
-                 **gan_kw):
+                 word_batch_norm: bool = True, word_norm: bool = False, forget_bias: float = 1.0,
+                 adversarial_weight: float = 1.0, **gan_kw):
         super().__init__(**gan_kw)
         if l2_weight < 0:
             raise ValueError(f"model.l2_weight (λ) must be >= 0, got {l2_weight}")
@@ -69,7 +69,7 @@ class CondDCGANLSTM(TextToImageGAN):
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.generator = WordSequenceGenerator(self.nz, embedding_dim, channels, image_size, ngf, map_channels,
                                                hidden_channels, kernel_size, draw_size, sequence, word_batch_norm,
-                                               word_norm)
+                                               word_norm, forget_bias)
         self.discriminator = Discriminator(channels, ndf, image_size)
         self.l2_weight, self.real_label = l2_weight, 1.0 - label_smoothing
         self.init_ema(ema_decay)
