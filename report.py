@@ -36,18 +36,13 @@ from pathlib import Path
 import matplotlib
 import yaml
 
+from t2i.evaluation.metric_table import HEADLINE, direction, metric_protocol
 from t2i.io import atomic_path, atomic_write_text
-from t2i.summary import MAIN_METRICS, metric_protocol
 
 matplotlib.use("Agg")  # files only: no display is needed or assumed
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-# Metric names whose best value is the largest; names with LOWER words are best smallest.
-# Other metrics (GAN discriminator outputs, learning rates, ...) get no "best".
-HIGHER = ("acc", "psnr", "ssim", "f1", "auc", "is_mean", "precision", "recall", "alignment")
-LOWER = ("loss", "mse", "mae", "fid", "kid_mean", "error", "perplexity", "bpd")
-# a reference value's suffix, at the end of the key or of its first part (`..._shuffled/shape`)
-REFERENCE = re.compile(r"_(shuffled|real|baseline)(/|$)")
+# Which direction is better, and the headline metrics: t2i.evaluation.metric_table (`direction`).
 # metrics.json strings longer than this (explanatory notes) stay out of the table.
 MAX_TEXT = 40
 
@@ -159,20 +154,6 @@ def short_names(runs: list[Run]) -> tuple[list[str], list[str]]:
 
 
 # ------------------------------------------------------------------ table
-def direction(key: str) -> str | None:
-    """"max" / "min" for a metric where higher / lower is better, None where neither is:
-    the references beside a score (`*_shuffled` floors, `*_real` ceilings, `*_baseline`
-    fills) describe the data and the judge, not the model, so they have no best value."""
-    name = key.lower()
-    if REFERENCE.search(name):
-        return None
-    if any(w in name for w in HIGHER):
-        return "max"
-    if any(w in name for w in LOWER):
-        return "min"
-    return None
-
-
 def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -405,7 +386,7 @@ def metrics_table_html(runs: list[Run], labels: list[str]) -> str:
     """One row per run: its evaluated metrics (metrics.json), each cell titled with its
     protocol, numbers sortable by value."""
     results = [full_metrics(r.path) for r in runs]
-    keys = [k for k in MAIN_METRICS if any(isinstance(m.get(k), (int, float)) for m in results)]
+    keys = [k for k in HEADLINE if any(isinstance(m.get(k), (int, float)) for m in results)]
     keys += sorted({k for m in results for k, v in m.items() if k.startswith(tuple(keys)) and k not in keys
                     and isinstance(v, (int, float)) and not isinstance(v, bool)})
     head = "".join(f"<th>{html.escape(k)}</th>" for k in ["run", "model", "step", *keys])

@@ -10,11 +10,12 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from t2i.errors import CheckpointError, ConfigError
+from t2i.evaluation.settings import MAX_SEED, EvalSettings
 from t2i.safe_load import UnsafeCheckpointError, load_torch
 
 MAX_IMAGES_PER_CAPTION = 64  # generate.py / demo.py / Generator: n images per caption, drawn in one batch
-MAX_SEED = 2**32 - 1  # Lightning's and numpy's seed range
 # key: (lowest allowed value, what is allowed). Integers; a key a config lacks is skipped.
+# eval.* are checked by their owner, t2i.evaluation.settings.EvalSettings.
 INTEGERS = {
     "trainer.max_steps": (-1, "an integer >= 0 (generator steps), or -1 for no step limit"),
     "trainer.max_epochs": (-1, "an integer >= 0, -1 or null for no epoch limit"),
@@ -22,41 +23,26 @@ INTEGERS = {
     "data.batch_size": (1, "an integer >= 1"),
     "data.num_workers": (0, "an integer >= 0"),
     "data.image_size": (4, "an integer >= 4 (pixels; each model says which sizes it builds)"),
-    "eval.num_samples": (1, "an integer >= 1 (generated images scored)"),
-    "eval.batch_size": (1, "an integer >= 1"),
-    "eval.kid_subset_size": (2, "an integer >= 2"),
-    "eval.r_precision_draws": (1, "an integer >= 1"),
-    "eval.every_n_steps": (0, "an integer >= 0 (0 turns the monitor off)"),
-    "eval.monitor_samples": (1, "an integer >= 1"),
-    "eval.num_captions": (1, "an integer >= 1"),
-    "eval.images_per_caption": (1, "an integer >= 1"),
-    "eval.matching.steps": (1, "an integer >= 1"),
-    "eval.matching.image_size": (4, "an integer >= 4"),
-    "eval.matching.batch_size": (2, "an integer >= 2"),
-    "eval.matching.dim": (1, "an integer >= 1"),
-    "eval.matching.width": (1, "an integer >= 1"),
-    "eval.matching.word_dim": (1, "an integer >= 1"),
     "n": (1, f"an integer from 1 to {MAX_IMAGES_PER_CAPTION} (images per caption)"),
     "seed": (0, f"an integer from 0 to {MAX_SEED}"),
 }
 # the most a key may be, where more is never meant (n=100000 would fill the memory first)
 HIGHEST = {"n": MAX_IMAGES_PER_CAPTION, "seed": MAX_SEED}
-CHOICES = {"eval.reference_split": ("train", "test")}
 NULLABLE = {"trainer.max_epochs", "data.num_workers"}  # evaluate.py: data.* null keeps the stored value
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first setting out of its range (before data or models load)."""
+def check_config(cfg: DictConfig) -> EvalSettings | None:
+    """Raise ConfigError for the first setting out of its range (before data or models load).
+    Returns the evaluation settings (None for a config without `eval`, e.g. generate.py's)."""
     for key in INTEGERS:
         missing = object()
         value = OmegaConf.select(cfg, key, default=missing)
         if value is missing or (value is None and key in NULLABLE):
             continue
         check_value(key, value)
-    for key, choices in CHOICES.items():
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and value not in choices:
-            raise ConfigError(f"{key}={value!r} is not allowed: one of {', '.join(choices)}")
+    if isinstance(cfg.get("eval"), DictConfig):  # every eval.* key: its one owner checks it
+        return EvalSettings.from_config(cfg.eval)
+    return None
 
 
 def check_value(key: str, value) -> None:

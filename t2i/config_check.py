@@ -3,18 +3,18 @@ or a setting an older version had would otherwise be ignored or fail deep inside
 
 Valid keys of a node with a `_target_` (model, data, callbacks.*, logger.*, trainer, and
 the optimizer partials inside model) are its target's constructor parameters, followed
-through `**kwargs` into the base classes; `eval.*` are the keys of conf/eval/default.yaml."""
+through `**kwargs` into the base classes; `eval.*` are the fields of
+t2i.evaluation.settings.EvalSettings, which checks them."""
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from t2i.errors import ConfigError
+from t2i.evaluation.settings import EvalSettings
 
-EVAL_DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "eval" / "default.yaml"
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 TARGET_GROUPS = ("model", "data", "trainer", "callbacks", "logger")  # callbacks/logger: one node per entry
 CLOSED_BASES = {"object", "pytorch_lightning.core.module.LightningModule",
@@ -92,13 +92,9 @@ def check_keys(cfg: DictConfig) -> None:
         check_eval(cfg.eval)
 
 
-def check_eval(eval_cfg: DictConfig, defaults: DictConfig | None = None, where: str = "eval") -> None:
-    defaults = OmegaConf.load(EVAL_DEFAULTS) if defaults is None else defaults
-    _unknown(where, eval_cfg.keys(), set(defaults.keys()))
-    for key in eval_cfg:
-        default, given = defaults._get_node(key), eval_cfg._get_node(key)
-        if isinstance(default, DictConfig) and isinstance(given, DictConfig):
-            check_eval(given, default, f"{where}.{key}")
+def check_eval(eval_cfg: DictConfig) -> EvalSettings:
+    """The eval.* keys and values, by their owner (EvalSettings): one line for the first wrong one."""
+    return EvalSettings.from_config(eval_cfg)
 
 
 # Options removed from the models (unused, and measured not to help: docs/shapes_dcgan.md),

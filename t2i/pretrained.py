@@ -33,11 +33,11 @@ from t2i.checks import check_value, read_checkpoint
 from t2i.config_check import without_retired
 from t2i.data.captions import CaptionDataModule
 from t2i.errors import ModelFolderError
+from t2i.evaluation.metric_table import HEADLINE, metric_protocol
 from t2i.images import grid, to_pil
 from t2i.io import atomic_path, atomic_write_text
 from t2i.run import rebuild
 from t2i.run_folder import RunFolder
-from t2i.summary import MAIN_METRICS, metric_protocol
 from t2i.tasks.cond_dcgan_lstm import CondDCGANLSTM
 from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.df_gan import DFGAN
@@ -256,7 +256,7 @@ def _fmt(value) -> str:
 
 def metrics_markdown(metrics: dict) -> str:
     """The headline metrics as a markdown table, each with its protocol (card and demo)."""
-    rows = [(k, metrics[k]) for k in MAIN_METRICS if isinstance(metrics.get(k), (int, float))]
+    rows = [(k, metrics[k]) for k in HEADLINE if isinstance(metrics.get(k), (int, float))]
     rows += [(k, v) for k, v in sorted(metrics.items()) if k.endswith(("_real", "_shuffled", "_std"))
              and isinstance(v, (int, float)) and (k, v) not in rows]
     if not rows:

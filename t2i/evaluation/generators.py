@@ -23,16 +23,13 @@ from t2i.evaluation.pictures import (
     text_interpolation,
 )
 from t2i.evaluation.scores import image_quality
+from t2i.evaluation.settings import EvalSettings
 from t2i.generator import is_text_to_image
 
 log = logging.getLogger("t2i")
 
 
-def cache_dir_of(eval_cfg) -> str:
-    return eval_cfg.get("cache_dir") or ".cache"
-
-
-def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, eval_cfg) -> dict:
+def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, settings: EvalSettings) -> dict:
     """R-precision of generated images (with the real ceiling and shuffled floor) in the
     matching evaluator's space."""
     captions = [c for b in batches for c in b["caption"]]
@@ -46,11 +43,11 @@ def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, e
                         distinct, why)
         return {"r_precision": None, "r_precision_note": f"{distinct} distinct captions: R-precision needs 100 "
                 f"(1 + 99 distractors); {why}"}
-    evaluator, report = matching_evaluator(datamodule, cache_dir_of(eval_cfg), eval_cfg.get("matching"))
+    evaluator, report = matching_evaluator(datamodule, settings.cache, settings.matching)
     token_ids, length = torch.cat([b["token_ids"] for b in batches]), torch.cat([b["length"] for b in batches])
     text = evaluator.embed_texts(token_ids, length)
     real = torch.cat([b["image"] for b in batches])
-    draws, seed = int(eval_cfg.get("r_precision_draws", 10)), int(eval_cfg.get("seed", 0))
+    draws, seed = settings.r_precision_draws, settings.seed
     fake_emb = evaluator.embed_images(fake)
     ours, ours_std = r_precision(fake_emb, text, captions, draws=draws, seed=seed)
     ceiling, _ = r_precision(evaluator.embed_images(real), text, captions, draws=draws, seed=seed)
@@ -61,54 +58,55 @@ def text_matching_metrics(fake: torch.Tensor, batches: list[dict], datamodule, e
             f"(spread over the split), 1 true + 99 distractors, {draws} draws", **report}
 
 
-def caption_colours(fake: torch.Tensor, batches: list[dict], eval_cfg) -> dict:
+def caption_colours(fake: torch.Tensor, batches: list[dict], settings: EvalSettings) -> dict:
     """colour_accuracy of generated RGB images, its real ceiling and shuffled floor (the
     same derangement of captions as R-precision's floor)."""
     if fake.shape[1] != 3:  # grey images (shapes) name no colour
         return {}
     captions = [c for b in batches for c in b["caption"]]
     real = torch.cat([b["image"] for b in batches])
-    return colour_metrics(fake, real, captions, derangement(len(captions), int(eval_cfg.get("seed", 0))))
+    return colour_metrics(fake, real, captions, derangement(len(captions), settings.seed))
 
 
-def alignment(fake: torch.Tensor, batches: list[dict], datamodule, eval_cfg) -> dict:
+def alignment(fake: torch.Tensor, batches: list[dict], datamodule, settings: EvalSettings) -> dict:
     targets = torch.cat([b["targets"] for b in batches])
     real = torch.cat([b["image"] for b in batches])
-    classifier = alignment_classifier(datamodule, cache_dir_of(eval_cfg))
-    return alignment_metrics(classifier, fake, real, targets, seed=int(eval_cfg.get("seed", 0)))
+    classifier = alignment_classifier(datamodule, settings.cache)
+    return alignment_metrics(classifier, fake, real, targets, seed=settings.seed)
 
 
-def score_generator(model, datamodule, eval_cfg, split: str, n: int, reference: str | None = None
+def score_generator(model, datamodule, settings, split: str, n: int, reference: str | None = None
                     ) -> tuple[dict, torch.Tensor, list[dict]]:
     """Generate one image per item of n items of `split` (spread over it), and score them:
     FID/KID/precision/recall against the reference split, plus R-precision and alignment
     where the data has captions / attribute targets. Returns (metrics, images, batches)."""
-    bs = int(eval_cfg.batch_size)
+    settings = EvalSettings.of(settings)
+    bs = settings.batch_size
     batches = list(eval_batches(datamodule, n, bs, split))
     fake = model.sample(batches)
-    metrics = image_quality(fake, datamodule, eval_cfg, cache_dir_of(eval_cfg), generated_from=split,
+    metrics = image_quality(fake, datamodule, settings, settings.cache, generated_from=split,
                             reference=reference)
     if is_captioned(datamodule) and "token_ids" in batches[0]:
-        metrics.update(text_matching_metrics(fake, batches, datamodule, eval_cfg))
-        metrics.update(caption_colours(fake, batches, eval_cfg))
+        metrics.update(text_matching_metrics(fake, batches, datamodule, settings))
+        metrics.update(caption_colours(fake, batches, settings))
     if getattr(datamodule, "target_names", None) and all("targets" in b for b in batches) \
             and "word_vectors" in batches[0]:
-        metrics.update(alignment(fake, batches, datamodule, eval_cfg))
+        metrics.update(alignment(fake, batches, datamodule, settings))
     return metrics, fake, batches
 
 
-def write_pictures(model, datamodule, eval_cfg, out_dir: Path, fake: torch.Tensor) -> list[Path]:
+def write_pictures(model, datamodule, settings: EvalSettings, out_dir: Path, fake: torch.Tensor) -> list[Path]:
     """samples.png; interpolation.png where z matters (`model.uses_noise`); for
     text-to-image models, captions.png and text_interpolation.png."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed = int(eval_cfg.get("seed", 0))
+    seed = settings.seed
     paths = [out_dir / "samples.png"]
     save_grid(fake, paths[0])
     collate = getattr(datamodule, "collate_fn", None) or torch.utils.data.default_collate
     text_model = is_text_to_image(model) and is_captioned(datamodule)
     if text_model:
-        k, m = int(eval_cfg.get("num_captions", 8)), int(eval_cfg.get("images_per_caption", 6))
+        k, m = settings.num_captions, settings.images_per_caption
         items = distinct_caption_items(datamodule.test_set, 2 * k)
         shown = colour_grouped_items(datamodule.test_set, k)
         generated = model.images_for_text(collate(shown), m, seed=seed)
@@ -130,10 +128,11 @@ def write_pictures(model, datamodule, eval_cfg, out_dir: Path, fake: torch.Tenso
     return paths
 
 
-def evaluate_generator(model, datamodule, eval_cfg, out_dir: Path) -> dict:
+def evaluate_generator(model, datamodule, settings, out_dir: Path) -> dict:
     """evaluate.py for every GAN: eval.num_samples images from the test split's
     conditioning, scored, and the pictures."""
-    metrics, fake, _ = score_generator(model, datamodule, eval_cfg, "test", int(eval_cfg.num_samples))
-    write_pictures(model, datamodule, eval_cfg, out_dir, fake)
+    settings = EvalSettings.of(settings)
+    metrics, fake, _ = score_generator(model, datamodule, settings, "test", settings.num_samples)
+    write_pictures(model, datamodule, settings, out_dir, fake)
     return metrics
 

@@ -29,17 +29,13 @@ from tqdm.auto import tqdm
 
 from t2i.data.batches import spread_indices
 from t2i.evaluation.domain import cache_key
+from t2i.evaluation.settings import TOWERS, MatchingSettings
 from t2i.images import centre_square
 from t2i.io import atomic_save, load_cache
 from t2i.safe_load import load_torch
 
 log = logging.getLogger("t2i")
 
-DEFAULTS = dict(steps=2000, batch_size=128, dim=256, width=32, word_dim=128, lr=2e-3, seed=0, image_size=32,
-                tower="plain", augment="shift", colour=False, same_class=0)
-RUNTIME = ("cpu_threads",)  # how it is trained, not what: not part of the cache key
-TOWERS = ("residual", "plain")
-AUGMENTS = ("crop_flip", "shift")
 
 
 class ResidualBlock(nn.Module):
@@ -329,7 +325,7 @@ def heldout_r_precision(model: MatchingEvaluator, dataset, limit: int = 1000, dr
             "matching_heldout_r_precision": mean, "matching_heldout_r_precision_shuffled": floor}
 
 
-def matching_evaluator(datamodule, cache_dir: str | Path, settings: dict | None = None
+def matching_evaluator(datamodule, cache_dir: str | Path, settings: MatchingSettings | dict | None = None
                        ) -> tuple[MatchingEvaluator, dict]:
     """The evaluator for a captioned data module: loaded from cache_dir when one was trained
     with the same data and settings, else trained on the train split and cached. Returns it
@@ -337,15 +333,9 @@ def matching_evaluator(datamodule, cache_dir: str | Path, settings: dict | None 
     if not hasattr(datamodule, "vocabulary"):
         raise ValueError(f"{type(datamodule).__name__} has no captions: the matching evaluator needs a "
                          "captioned data module (CaptionDataModule)")
-    settings = dict(settings or {})
-    unknown = sorted(set(settings) - set(DEFAULTS) - set(RUNTIME))
-    if unknown:  # a misspelt key would otherwise train (and cache) an evaluator with the default
-        raise ValueError(f"eval.matching has no setting {', '.join(map(repr, unknown))}: the settings are "
-                         f"{', '.join(sorted([*DEFAULTS, *RUNTIME]))}")
-    cfg = {**DEFAULTS, **{k: v for k, v in settings.items() if k in DEFAULTS}}
-    threads = settings.get("cpu_threads")
-    if cfg["augment"] not in AUGMENTS:
-        raise ValueError(f"eval.matching.augment must be one of {AUGMENTS}, got {cfg['augment']!r}")
+    if not isinstance(settings, MatchingSettings):  # a misspelt key is an error, never the default
+        settings = MatchingSettings.from_config(settings, "eval.matching")
+    cfg, threads = settings.identity(), settings.cpu_threads
     datamodule.setup("fit")
     full = _settings(datamodule, cfg)
     key = hashlib.sha1(json.dumps(full, sort_keys=True).encode()).hexdigest()[:12]

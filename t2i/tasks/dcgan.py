@@ -50,6 +50,6 @@ class DCGAN(ImageGenerator, CPUThreads, GANTask):
         loss = bce(logits, 1.0)
         return loss, {"train/d_fake_g": torch.sigmoid(logits).mean()}
 
-    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
+    def evaluate(self, datamodule, settings, out_dir) -> dict:
         with self.cpu_threads_applied():
-            return evaluate_generator(self, datamodule, eval_cfg, out_dir)
+            return evaluate_generator(self, datamodule, settings, out_dir)

@@ -82,8 +82,8 @@ class InpaintingEvaluation:
         """Full images with the predicted centre pasted in (sample grids)."""
         return paste_centre(batch["masked"], self.predict_centre(batch))
 
-    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        return evaluate_inpainting(self, datamodule, eval_cfg, out_dir)
+    def evaluate(self, datamodule, settings, out_dir) -> dict:
+        return evaluate_inpainting(self, datamodule, settings, out_dir)
 
 
 # ---------------------------------------------------------------------- autoencoder

@@ -123,8 +123,8 @@ class ReconstructionTask(pl.LightningModule):
         return torch.stack([half.to(pred.dtype), pred], 1).flatten(0, 1)
 
     # ---------------------------------------------------------- evaluation
-    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        return evaluate_reconstruction(self, datamodule, eval_cfg, out_dir)
+    def evaluate(self, datamodule, settings, out_dir) -> dict:
+        return evaluate_reconstruction(self, datamodule, settings, out_dir)
 
 
 # --------------------------------------------------------------- GNN
