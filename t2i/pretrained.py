@@ -31,7 +31,7 @@ from torchvision.utils import save_image
 
 from t2i.checks import check_value, read_checkpoint
 from t2i.config_check import without_retired
-from t2i.data.captions import CaptionDataModule
+from t2i.data.caption_datamodule import CaptionDataModule
 from t2i.errors import ModelFolderError
 from t2i.evaluation.metric_table import HEADLINE, metric_protocol
 from t2i.images import grid, to_pil

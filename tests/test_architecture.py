@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # bottom to top; a module may import from its own layer and those before it
 LAYERS = [
-    ("base", ["t2i.errors", "t2i.io", "t2i.safe_load", "t2i.stops", "t2i.warnings", "t2i.images", "t2i.tensors"]),
+    ("base", ["t2i.errors", "t2i.io", "t2i.safe_load", "t2i.stops", "t2i.warnings", "t2i.images", "t2i.tensors",
+              "t2i.moved"]),
     ("text", ["t2i.text"]),
     ("data", ["t2i.data"]),
     ("nets", ["t2i.nets"]),

@@ -57,6 +57,6 @@ def test_yaml_values_are_the_python_defaults(name):
 def test_the_text_settings_yaml_is_the_python_defaults():
     text = OmegaConf.to_container(OmegaConf.load(Path(ROOT) / "conf" / "data" / "text" / "word2vec.yaml"))
     assert text.pop("word2vec") == WORD2VEC_DEFAULTS
-    from t2i.data.captions import CaptionDataModule
+    from t2i.data.caption_datamodule import CaptionDataModule
     assert text == {k: v for k, v in python_defaults(CaptionDataModule).items() if k in text}
     assert set(text) == {"max_words", "embedding_dim", "standardize"}

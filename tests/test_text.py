@@ -169,7 +169,7 @@ def test_load_pretrained_missing_file_says_what_it_expects(tmp_path):
 
 
 def test_datamodule_uses_pretrained_vectors(tmp_path, caplog):
-    from t2i.data.captions import ShapesCaptionsDataModule
+    from t2i.data.synthetic.shapes_captions import ShapesCaptionsDataModule
 
     kv = toy_vectors()
     path = tmp_path / "glove.txt"

@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from t2i.data.base import DatasetNotFoundError, find_below, load_python2_pickle
-from t2i.data.caption_files import decode_part, read_caption_file, read_lines
-from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
+from t2i.data.caption_datamodule import SPLITS, CaptionDataModule, CaptionedImages
+from t2i.data.caption_file_reader import decode_part, read_caption_file, read_lines
 from t2i.data.download import fetch_dataset
 from t2i.data.splits import pick, split_count
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from t2i.data.base import DatasetNotFoundError, find_below
-from t2i.data.caption_files import decode_part, read_lines
-from t2i.data.captions import SPLITS, CaptionDataModule, CaptionedImages
+from t2i.data.caption_datamodule import SPLITS, CaptionDataModule, CaptionedImages
+from t2i.data.caption_file_reader import decode_part, read_lines
 from t2i.data.download import fetch_dataset
 from t2i.data.splits import carve
 

@@ -12,7 +12,7 @@ from t2i.data.batches import eval_batches
 from t2i.evaluation.alignment import alignment_classifier, alignment_metrics, derangement
 from t2i.evaluation.colour import colour_metrics
 from t2i.evaluation.features import is_captioned
-from t2i.evaluation.matching import caption_codes, dataset_name, matching_evaluator, r_precision
+from t2i.evaluation.matching import dataset_name, matching_evaluator
 from t2i.evaluation.pictures import (
     captions_picture,
     colour_grouped_items,
@@ -22,6 +22,7 @@ from t2i.evaluation.pictures import (
     save_grid,
     text_interpolation,
 )
+from t2i.evaluation.r_precision import caption_codes, r_precision
 from t2i.evaluation.scores import image_quality
 from t2i.evaluation.settings import EvalSettings
 from t2i.generator import is_text_to_image

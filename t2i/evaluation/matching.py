@@ -24,195 +24,22 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
 from t2i.data.batches import spread_indices
 from t2i.evaluation.domain import cache_key
-from t2i.evaluation.settings import TOWERS, MatchingSettings
-from t2i.images import centre_square
+from t2i.evaluation.matching_nets import MatchingEvaluator
+from t2i.evaluation.r_precision import caption_codes, class_oracle_r_precision, r_precision
+from t2i.evaluation.settings import MatchingSettings
 from t2i.io import atomic_save, load_cache
 from t2i.safe_load import load_torch
 
 log = logging.getLogger("t2i")
+# what other modules import from here: the nets (matching_nets.py) and R-precision (r_precision.py)
+__all__ = ["MatchingEvaluator", "caption_codes", "class_oracle_r_precision", "dataset_name", "heldout_r_precision",
+           "matching_evaluator", "r_precision"]
 
 
-
-class ResidualBlock(nn.Module):
-    """conv-BN-ReLU-conv-BN plus a (strided 1x1) shortcut, ReLU: ResNet's basic block."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out),
-                                  nn.ReLU(True), nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out))
-        self.skip = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
-            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.body(x) + self.skip(x))
-
-
-class ColourHistogram(nn.Module):
-    """A learned soft colour histogram: each pixel's RGB -> a softmax over `bins` learned
-    colours (two 1x1 convolutions), averaged over the whole image and over its centre half.
-    Captions name colours more than anything else, and a histogram carries over to classes
-    never seen in training where a CNN trained on 82 classes' shapes may not."""
-
-    def __init__(self, channels: int, bins: int = 32):
-        super().__init__()
-        self.pixel = nn.Sequential(nn.Conv2d(channels, 64, 1), nn.ReLU(True), nn.Conv2d(64, bins, 1))
-        self.norm = nn.BatchNorm1d(2 * bins)
-        self.num_features = 2 * bins
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        share = self.pixel(images).softmax(1)
-        return self.norm(torch.cat([share.mean((2, 3)), centre_square(share, 0.5).mean((2, 3))], 1))
-
-
-class ImageTower(nn.Module):
-    """Images resized (area) to `image_size`, down to 4x4, global average pool (the FID
-    features), linear. `residual`: a strided 3x3 stem then one residual block per halving
-    (widths double up to 256); `plain`: the first judge's strided 4x4 convolutions.
-    `colour`: the pooled features also carry a learned colour histogram (ColourHistogram)."""
-
-    def __init__(self, channels: int, image_size: int, width: int = 32, dim: int = 256, tower: str = "plain",
-                 colour: bool = False):
-        super().__init__()
-        if tower not in TOWERS:
-            raise ValueError(f"eval.matching.tower must be one of {TOWERS}, got {tower!r}")
-        self.image_size = image_size
-        if tower == "residual":
-            layers, c, s = [nn.Conv2d(channels, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width),
-                            nn.ReLU(True)], width, image_size // 2
-            while s > 4:
-                w = min(2 * c, 256)
-                layers.append(ResidualBlock(c, w, 2))
-                c, s = w, s // 2
-            layers.append(ResidualBlock(c, c, 1))
-        else:
-            layers, c, w, s = [], channels, width, image_size
-            while s > 4:
-                layers += [nn.Conv2d(c, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.LeakyReLU(0.2, True)]
-                c, w, s = w, min(2 * w, 256), s // 2
-            layers += [nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU(0.2, True)]
-        self.body = nn.Sequential(*layers)
-        self.colour = ColourHistogram(channels) if colour else None
-        self.num_features = c + (self.colour.num_features if colour else 0)
-        self.proj = nn.Linear(self.num_features, dim)
-
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        if images.shape[-1] != self.image_size:
-            images = F.interpolate(images, size=(self.image_size, self.image_size), mode="area")
-        pooled = self.body(images).mean((2, 3))
-        return pooled if self.colour is None else torch.cat([pooled, self.colour(images)], 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.proj(self.features(images)), dim=-1)
-
-
-class TextTower(nn.Module):
-    """Token ids -> learned embeddings -> bidirectional GRU -> mean over words -> linear."""
-
-    def __init__(self, vocab_size: int, word_dim: int = 128, dim: int = 256):
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, word_dim, padding_idx=0)
-        self.rnn = nn.GRU(word_dim, word_dim, batch_first=True, bidirectional=True)
-        self.proj = nn.Linear(2 * word_dim, dim)
-
-    def forward(self, token_ids: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        length = length.clamp(1, token_ids.shape[1]).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(self.embed(token_ids), length, batch_first=True,
-                                                   enforce_sorted=False)
-        out, _ = self.rnn(packed)
-        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=token_ids.shape[1])
-        mask = (torch.arange(token_ids.shape[1])[None, :] < length[:, None]).to(out.device, out.dtype)
-        pooled = (out * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        return F.normalize(self.proj(pooled), dim=-1)
-
-
-class MatchingEvaluator(nn.Module):
-    def __init__(self, channels: int, image_size: int, vocab_size: int, dim: int = 256, width: int = 32,
-                 word_dim: int = 128, tower: str = "plain", colour: bool = False):  # image_size: the input side
-        super().__init__()
-        self.image = ImageTower(channels, image_size, width, dim, tower, colour)
-        self.text = TextTower(vocab_size, word_dim, dim)
-        self.log_scale = nn.Parameter(torch.tensor(float(torch.log(torch.tensor(1 / 0.07)))))
-        self.num_features = self.image.num_features
-
-    def loss(self, images: torch.Tensor, token_ids: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        img, txt = self.image(images), self.text(token_ids, length)
-        logits = self.log_scale.clamp(max=4.6).exp() * img @ txt.T
-        target = torch.arange(len(img), device=img.device)
-        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-
-    @torch.no_grad()
-    def embed_images(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        self.eval()
-        return torch.cat([self.image(images[s:s + batch_size].float()) for s in range(0, len(images), batch_size)])
-
-    @torch.no_grad()
-    def embed_texts(self, token_ids: torch.Tensor, length: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        self.eval()
-        return torch.cat([self.text(token_ids[s:s + batch_size].long(), length[s:s + batch_size].long())
-                          for s in range(0, len(token_ids), batch_size)])
-
-    @torch.no_grad()
-    def image_features(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        self.eval()
-        return torch.cat([self.image.features(images[s:s + batch_size].float())
-                          for s in range(0, len(images), batch_size)])
-
-
-# ------------------------------------------------------------------ R-precision
-def caption_codes(captions: list[str]) -> torch.Tensor:
-    """One integer per distinct caption text (identical captions share it)."""
-    index: dict[str, int] = {}
-    return torch.tensor([index.setdefault(" ".join(c.lower().split()), len(index)) for c in captions])
-
-
-def r_precision(image_emb: torch.Tensor, text_emb: torch.Tensor, captions: list[str],
-                truth: torch.Tensor | None = None, distractors: int = 99, draws: int = 10,
-                seed: int = 0) -> tuple[float, float]:
-    """AttnGAN's R-precision: image i ranks caption `truth[i]` (default i) against
-    `distractors` captions drawn from the other items whose text differs; the score is the
-    fraction ranked first (ties lose). Mean and std over `draws` draws of the distractors."""
-    n = len(captions)
-    truth = torch.arange(n) if truth is None else truth
-    codes = caption_codes(captions)
-    true_codes = codes[truth]
-    distinct = int(codes.unique().numel())
-    if distinct < distractors + 1:
-        raise ValueError(f"R-precision needs at least {distractors + 1} test items with different captions "
-                         f"(1 true + {distractors} distractors), got {distinct} distinct captions in {n} items: "
-                         "raise eval.num_samples, or use a test split with more images")
-    sim = image_emb.float() @ text_emb.float().T
-    true_sim = sim[torch.arange(n), truth]
-    scores = []
-    for d in range(draws):
-        g = torch.Generator().manual_seed(seed * 7919 + d)
-        wins = 0
-        for s in range(0, n, 1024):  # rows in chunks: (n, n) noise for n = 30k would not fit
-            rows = slice(s, min(n, s + 1024))
-            noise = torch.rand(rows.stop - s, n, generator=g)
-            noise[codes[None, :] == true_codes[rows, None]] = -1.0  # same text: never a distractor
-            pick = noise.topk(distractors, dim=1).indices
-            wins += int((sim[rows].gather(1, pick) < true_sim[rows, None]).all(1).sum())
-        scores.append(wins / n)
-    scores_t = torch.tensor(scores)
-    return float(scores_t.mean()), float(scores_t.std()) if draws > 1 else 0.0
-
-
-def class_oracle_r_precision(labels: torch.Tensor, captions: list[str], draws: int = 10) -> float:
-    """R-precision of a judge that knows each image's and each caption's class and nothing
-    more: same-class captions score alike, in a random order. A judge that tells classes
-    apart but not the images within one is capped here; beating it takes instance detail."""
-    onehot = F.one_hot(labels.long()).float()
-    tiebreak = torch.rand(len(labels), 1, generator=torch.Generator().manual_seed(0)) * 1e-3
-    images, texts = torch.cat([onehot, torch.ones(len(labels), 1)], 1), torch.cat([onehot, tiebreak], 1)
-    return r_precision(images, texts, captions, draws=draws)[0]
-
-
-# ------------------------------------------------------------------- training
 def _settings(datamodule, cfg: dict) -> dict:
     train = datamodule.train_set
     vocab = datamodule.vocabulary.itos
