@@ -25,7 +25,7 @@ LAYERS = [
     ("run support", ["t2i.checks", "t2i.config_check", "t2i.run_folder", "t2i.loggers", "t2i.precision",
                      "t2i.summary"]),
     ("run", ["t2i.run", "t2i.generate"]),
-    ("sharing", ["t2i.pretrained", "t2i.demo", "t2i"]),
+    ("sharing", ["t2i.model_card", "t2i.pretrained", "t2i.demo", "t2i"]),
 ]
 # imports a function may defer: packages a user may not have installed (the demo's, the
 # Hub's, W&B's), and the package's lazy `t2i.load_generator` (keeps `import t2i` light)

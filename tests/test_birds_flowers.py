@@ -11,8 +11,9 @@ import pytest
 
 from t2i.data import cache as cache_mod
 from t2i.data.base import DatasetNotFoundError
-from t2i.data.birds_flowers import CUBCaptions, FlowersCaptions
 from t2i.data.cache import object_crop
+from t2i.data.cub import CUBCaptions
+from t2i.data.flowers import FlowersCaptions
 from t2i.data.synthetic import flower_field
 from tests.conftest import SHARED_DATA
 from tests.fixtures import cub as cub_fx

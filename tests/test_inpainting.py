@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from t2i.data.base import DatasetNotFoundError
-from t2i.data.coco import COCOInpaintingDataModule, build_bow_words, content_words
+from t2i.data.coco import COCOInpaintingDataModule
+from t2i.data.coco_caption_features import build_bow_words, content_words
 from t2i.evaluation.inpainting import evaluate_inpainting, reconstruction_metrics
 from t2i.nets.inpainting import CentreDiscriminator, CNNAutoencoder, ContextEncoder, border_mean, centre_crop, hole_mask
 from t2i.run import evaluate, train

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from t2i.data.base import DatasetNotFoundError
-from t2i.data.imdb import BucketBatchSampler, IMDBDataModule, pad_batch, rating_of
+from t2i.data.imdb import BucketBatchSampler, IMDBDataModule, pad_batch
+from t2i.data.imdb_files import rating_of
 from t2i.nets.rnn import RecurrentClassifier
 from t2i.run import evaluate, train
 from tests.conftest import ROOT, SHARED_DATA
