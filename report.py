@@ -27,8 +27,8 @@ from reporting.figures import curve_keys, last_sample, plot_curves, plot_samples
 from reporting.gallery import build_gallery
 from reporting.runs import Run, discover_runs, load_run, short_names
 from reporting.tables import grouped_table, markdown_table, summarise, with_pseudo_columns
+from t2i.atomic_files import atomic_write_text
 from t2i.evaluation.metric_table import direction
-from t2i.io import atomic_write_text
 
 # what tests and users import from report.py
 __all__ = ["Run", "build_gallery", "build_report", "direction", "discover_runs", "last_sample", "load_run", "main",

@@ -10,8 +10,8 @@ from pathlib import Path
 import matplotlib
 
 from reporting.runs import Run, natural_key
+from t2i.atomic_files import atomic_path
 from t2i.evaluation.metric_table import direction
-from t2i.io import atomic_path
 
 matplotlib.use("Agg")  # files only: no display is needed or assumed
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)

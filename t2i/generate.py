@@ -8,13 +8,13 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from t2i.checks import check_config
+from t2i.atomic_files import atomic_path
 from t2i.errors import CheckpointError, ConfigError
-from t2i.generator import is_text_to_image
+from t2i.image_generator import is_text_to_image
 from t2i.images import grid, to_unit
-from t2i.io import atomic_path
 from t2i.run import load_checkpoint, trusted
 from t2i.run_folder import RunFolder, write_hydra_record
+from t2i.value_checks import check_config
 
 log = logging.getLogger("t2i")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -29,13 +30,13 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torchvision.utils import save_image
 
-from t2i.checks import check_value, read_checkpoint
-from t2i.config_check import without_retired
+from t2i.atomic_files import atomic_path, atomic_write_text
+from t2i.checkpoint_checks import read_checkpoint
 from t2i.data.caption_datamodule import CaptionDataModule
 from t2i.errors import ModelFolderError
 from t2i.images import grid, to_pil
-from t2i.io import atomic_path, atomic_write_text
 from t2i.model_card import SAMPLES, describe, metrics_markdown, model_card, read_json
+from t2i.retired_options import without_retired
 from t2i.run import rebuild
 from t2i.run_folder import RunFolder
 from t2i.tasks.cond_dcgan_lstm import CondDCGANLSTM
@@ -43,9 +44,10 @@ from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.df_gan import DFGAN
 from t2i.tasks.gan_cls import GANCLS
 from t2i.tensors import evaluating
+from t2i.value_checks import check_value
 
 log = logging.getLogger("t2i")
-__all__ = ["Generator", "export", "load_generator", "looks_local", "metrics_markdown", "model_override"]
+__all__ = ["ExportedGenerator", "export", "load_generator", "looks_local", "metrics_markdown", "model_override"]
 
 ARCHITECTURES = {"gan_cls": GANCLS, "df_gan": DFGAN, "cond_dcgan_lstm": CondDCGANLSTM, "dcgan": DCGAN}
 CONFIG, WEIGHTS, VOCABULARY, VECTORS = "config.json", "model.safetensors", "vocabulary.json", "word_vectors.safetensors"
@@ -60,7 +62,7 @@ def architecture_of(model) -> str:
                      "(text-to-image GANs and the unconditional DCGAN)")
 
 
-class Generator:
+class ExportedGenerator:
     """A generator ready to draw: the model (eval mode, CPU by default) and, for
     text-to-image models, the text pipeline it was trained with."""
 
@@ -71,7 +73,7 @@ class Generator:
 
     # ------------------------------------------------------------- loading
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "Generator":
+    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "ExportedGenerator":
         """A folder written by `save_pretrained` (or a Hub repo id, downloaded with
         huggingface_hub when it is installed)."""
         folder = Path(path).expanduser()
@@ -101,7 +103,7 @@ class Generator:
         return cls(model.to(device), text, config, folder, read_json(folder / METRICS))
 
     @classmethod
-    def from_checkpoint(cls, ckpt_path: str | Path, trust: bool = False) -> "Generator":
+    def from_checkpoint(cls, ckpt_path: str | Path, trust: bool = False) -> "ExportedGenerator":
         """A Lightning checkpoint of train.py, read without running code from it (`trust`:
         a full unpickle, for an old or foreign checkpoint whose maker you trust)."""
         ckpt = read_checkpoint(ckpt_path, trust)
@@ -148,7 +150,7 @@ class Generator:
         out = Path(out).expanduser()
         out.mkdir(parents=True, exist_ok=True)
         generator = getattr(self.model, "generator_ema", None) or self.model.generator
-        # each file atomically (t2i.io): a kill or a full disk leaves no torn file
+        # each file atomically (t2i.atomic_files): a kill or a full disk leaves no torn file
         with atomic_path(out / WEIGHTS) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, tmp,
                       metadata={"format": "pt"})
@@ -244,7 +246,7 @@ def export(ckpt_path: str | Path, out: str | Path, trust: bool = False) -> Path:
     """export.py: a checkpoint -> the self-contained folder; the run's metrics.json (next to
     checkpoints/) goes into the card."""
     ckpt_path = Path(ckpt_path).expanduser()
-    generator = Generator.from_checkpoint(ckpt_path, trust)  # a missing or unsafe file: one line (CheckpointError)
+    generator = ExportedGenerator.from_checkpoint(ckpt_path, trust)  # a missing or unsafe file: CheckpointError
     run_dir = ckpt_path.parent.parent
     metrics = generator.metrics
     if not metrics:
@@ -271,6 +273,16 @@ def model_override(argv: list[str]) -> list[str]:
     return [("model_dir=" + a.removeprefix("model=")) if a.startswith("model=") else a for a in argv]
 
 
-def load_generator(path: str | Path, device: str = "cpu") -> Generator:
-    """t2i.load_generator(DIR): an exported folder (or a Hub repo id); see Generator."""
-    return Generator.from_pretrained(path, device=device)
+def load_generator(path: str | Path, device: str = "cpu") -> ExportedGenerator:
+    """t2i.load_generator(DIR): an exported folder (or a Hub repo id); see ExportedGenerator."""
+    return ExportedGenerator.from_pretrained(path, device=device)
+
+
+def __getattr__(name: str):
+    """`t2i.pretrained.Generator`, the exported generator's name before ExportedGenerator
+    (the nets' `Generator` is the nn.Module): still found for one release, with a warning."""
+    if name != "Generator":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn("t2i.pretrained.Generator is now t2i.pretrained.ExportedGenerator; the old name goes in the next "
+                  "release", DeprecationWarning, stacklevel=2)
+    return ExportedGenerator

@@ -11,20 +11,22 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from t2i.atomic_files import AtomicCheckpointIO, atomic_write_text
 from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnStop
 from t2i.callbacks.eval_monitor import EvalMonitor
 from t2i.callbacks.progress import progress_bars
-from t2i.checks import check_config, check_same_model, read_checkpoint
-from t2i.config_check import check_keys, drop_retired
+from t2i.checkpoint_checks import check_same_model, read_checkpoint
 from t2i.errors import CheckpointError, ConfigError, RunStopped
 from t2i.evaluation.settings import EvalSettings
-from t2i.generator import ImageGenerator, is_text_to_image
-from t2i.io import AtomicCheckpointIO, atomic_write_text
+from t2i.image_generator import ImageGenerator, is_text_to_image
 from t2i.loggers import finish_wandb
 from t2i.precision import apply_precision
+from t2i.retired_options import drop_retired
 from t2i.run_folder import RunFolder, is_main_process, resume_command, resume_path, write_hydra_record
 from t2i.safe_load import allowed_types
 from t2i.summary import print_summary
+from t2i.unknown_keys import check_keys
+from t2i.value_checks import check_config
 
 log = logging.getLogger("t2i")
 

@@ -11,12 +11,13 @@ import pytest
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from t2i.config_check import check_keys, drop_retired, parameters
 from t2i.errors import ConfigError
 from t2i.evaluation.settings import EvalSettings, MatchingSettings
 from t2i.evaluation.settings import defaults as eval_defaults
 from t2i.evaluation.settings import docs as eval_docs
+from t2i.retired_options import drop_retired
 from t2i.run import train
+from t2i.unknown_keys import check_keys, parameters
 from tests.conftest import compose_config
 
 MODEL_DIR = Path(__file__).parents[1] / "conf" / "model"
@@ -75,7 +76,7 @@ def test_model_yaml_equals_the_signature_defaults(name, tmp_path):
     assert not drift, f"conf/model/{name}.yaml disagrees with {target}'s defaults: {drift}"
 
 
-# ------------------------------------------------------------ unknown keys (t2i/config_check.py)
+# ------------------------------------------------------------ unknown keys (t2i/unknown_keys.py)
 @pytest.mark.parametrize("override, key, valid", [
     ("+model.l2_wieght=10", "model.l2_wieght", "l2_weight"),           # a typo of a model setting
     ("+data.batchsize=8", "data.batchsize", "batch_size"),

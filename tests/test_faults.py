@@ -22,16 +22,16 @@ import torch
 import yaml
 from omegaconf import OmegaConf, open_dict
 
-from t2i import io as t2i_io
-from t2i.checks import INTEGERS, check_config
+from t2i import atomic_files as t2i_io
+from t2i.atomic_files import AtomicCheckpointIO, atomic_save, atomic_write_text, load_cache
 from t2i.data.cache import cached_images
 from t2i.errors import CheckpointError, ConfigError, RunFolderError
 from t2i.evaluation.settings import EvalSettings, MatchingSettings
 from t2i.generate import image_names
-from t2i.io import AtomicCheckpointIO, atomic_save, atomic_write_text, load_cache
 from t2i.run import train
 from t2i.run_folder import LOCK, RunFolder
 from t2i.text.word2vec import train_word2vec
+from t2i.value_checks import INTEGERS, check_config
 from tests.faults_common import ROOT, TINY
 from tests.faults_common import step as _step
 from tests.test_cache import write_images
@@ -161,7 +161,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path):
     path = tmp_path / "cache.pt"
     atomic_save({"old": True}, path)
     child = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom t2i.io import atomic_path\n"
+        "import sys, time\nfrom t2i.atomic_files import atomic_path\n"
         "with atomic_path(sys.argv[1]) as tmp:\n"
         "    with open(tmp, 'wb') as f:\n"
         "        for _ in range(1000):\n"

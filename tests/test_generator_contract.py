@@ -9,7 +9,7 @@ import torch
 from hydra.utils import instantiate
 
 from t2i.errors import ConfigError
-from t2i.generator import ImageGenerator, draw_noise, is_text_to_image
+from t2i.image_generator import ImageGenerator, draw_noise, is_text_to_image
 from t2i.run import check_monitored
 from t2i.tasks.inpainting import ContextEncoderInpainting
 

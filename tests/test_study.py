@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2i.evaluation.generators import write_pictures
+from t2i.evaluation.image_evaluation import write_pictures
 from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
 from t2i.run import evaluate, load_checkpoint, train
 

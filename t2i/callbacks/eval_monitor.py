@@ -27,7 +27,7 @@ import pytorch_lightning as pl
 import torch
 
 from t2i.evaluation.features import feature_space, is_captioned
-from t2i.evaluation.generators import score_generator
+from t2i.evaluation.image_evaluation import score_generator
 from t2i.evaluation.matching import matching_evaluator
 from t2i.evaluation.metric_table import AUTO_ORDER, LOWER_IS_BETTER, MONITORED
 from t2i.evaluation.settings import EvalSettings

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t2i.io import atomic_save, load_cache
+from t2i.atomic_files import atomic_save, load_cache
 from t2i.safe_load import load_torch
 
 log = logging.getLogger("t2i")

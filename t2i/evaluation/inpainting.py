@@ -14,12 +14,12 @@ import torch
 from PIL import Image, ImageDraw
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+from t2i.atomic_files import atomic_path
 from t2i.data.batches import eval_batches
 from t2i.evaluation.pictures import label_font
 from t2i.evaluation.scores import image_quality
 from t2i.evaluation.settings import EvalSettings
 from t2i.images import to_pil, to_unit
-from t2i.io import atomic_path
 from t2i.nets.inpainting import border_mean, centre_crop, paste_centre
 from t2i.tensors import evaluating, to_device
 

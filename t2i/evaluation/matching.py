@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from t2i.atomic_files import atomic_save, load_cache
 from t2i.data.batches import spread_indices
 from t2i.evaluation.domain import cache_key
 from t2i.evaluation.matching_nets import MatchingEvaluator
 from t2i.evaluation.r_precision import caption_codes, class_oracle_r_precision, r_precision
 from t2i.evaluation.settings import MatchingSettings
-from t2i.io import atomic_save, load_cache
 from t2i.safe_load import load_torch
 
 log = logging.getLogger("t2i")

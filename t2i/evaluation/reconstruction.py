@@ -9,10 +9,10 @@ from pathlib import Path
 import torch.nn.functional as F
 from torchvision.utils import save_image
 
+from t2i.atomic_files import atomic_path
 from t2i.data.batches import eval_batches
 from t2i.evaluation.settings import EvalSettings
 from t2i.images import grid
-from t2i.io import atomic_path
 from t2i.tensors import evaluating, to_device
 
 

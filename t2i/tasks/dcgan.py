@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from t2i.evaluation.generators import evaluate_generator
-from t2i.generator import ImageGenerator
+from t2i.evaluation.image_evaluation import evaluate_generator
+from t2i.image_generator import ImageGenerator
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.gan import GANTask, bce, r1_penalty

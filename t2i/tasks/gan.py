@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Timer
 
-from t2i.generator import NOISE_KINDS, draw_noise
+from t2i.image_generator import NOISE_KINDS, draw_noise
 from t2i.tasks.gan_losses import bce, mode_seeking_ratio, r1_penalty, weighted_mean
 
 log = logging.getLogger("t2i")

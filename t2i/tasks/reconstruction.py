@@ -21,9 +21,9 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from t2i.atomic_files import atomic_save
 from t2i.data.batches import eval_batches
 from t2i.evaluation.reconstruction import evaluate_reconstruction
-from t2i.io import atomic_save
 from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
 from t2i.safe_load import load_torch
 from t2i.tensors import evaluating

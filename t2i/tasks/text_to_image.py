@@ -12,8 +12,8 @@ import warnings
 
 import torch
 
-from t2i.evaluation.generators import evaluate_generator
-from t2i.generator import ImageGenerator
+from t2i.evaluation.image_evaluation import evaluate_generator
+from t2i.image_generator import ImageGenerator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.ema import GeneratorEMA
 from t2i.tasks.gan import GANTask
