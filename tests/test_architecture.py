@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # bottom to top; a module may import from its own layer and those before it
 LAYERS = [
     ("base", ["t2i.errors", "t2i.atomic_files", "t2i.safe_load", "t2i.stops", "t2i.quiet_libraries", "t2i.images",
-              "t2i.tensors", "t2i.moved"]),
+              "t2i.tensors", "t2i.moved", "t2i.checkpoint_checks"]),
     ("text", ["t2i.text"]),
     ("data", ["t2i.data"]),
     ("nets", ["t2i.nets"]),
@@ -23,7 +23,7 @@ LAYERS = [
     ("evaluation", ["t2i.evaluation"]),
     ("tasks", ["t2i.tasks"]),
     ("callbacks", ["t2i.callbacks"]),
-    ("run support", ["t2i.value_checks", "t2i.checkpoint_checks", "t2i.unknown_keys", "t2i.retired_options",
+    ("run support", ["t2i.value_checks", "t2i.unknown_keys", "t2i.retired_options",
                      "t2i.checks", "t2i.config_check", "t2i.run_folder", "t2i.loggers", "t2i.precision",
                      "t2i.summary"]),
     ("run", ["t2i.run", "t2i.generate"]),

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from t2i.data.base import EpochSeededSampler
+from t2i.tensors import derived_seed
 
 SPLITS = ("train", "val", "test")
 
@@ -94,7 +95,7 @@ class CaptionSampler(EpochSeededSampler):
 
     def __iter__(self):
         epoch = self._pass()
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 2 + 1)  # a stream apart from the order
+        g = torch.Generator().manual_seed(derived_seed(self.seed, epoch) * 2 + 1)  # a stream apart from the order
         draws = torch.randint(0, 2 ** 31 - 1, (self.n,), generator=g).tolist()
         return iter([(i, draws[i]) for i in super().__iter__()])
 

@@ -35,6 +35,7 @@ from t2i.data.imdb_files import (
     read_csv_rows,
 )
 from t2i.data.splits import carve
+from t2i.tensors import derived_seed
 from t2i.text import Vocabulary
 
 log = logging.getLogger("t2i")
@@ -90,7 +91,7 @@ class BucketBatchSampler(Sampler[list[int]]):
             pool = sorted(order[start: start + self.pool], key=lambda i: self.lengths[i])
             batches += [pool[s: s + self.batch_size] for s in range(0, len(pool), self.batch_size)]
         if self.sampler is not None:
-            g = torch.Generator().manual_seed(self.sampler.seed * 1_000_003 + self.sampler.epoch + 7)
+            g = torch.Generator().manual_seed(derived_seed(self.sampler.seed, self.sampler.epoch + 7))
             batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
         return batches
 

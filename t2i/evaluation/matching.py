@@ -33,6 +33,7 @@ from t2i.evaluation.matching_nets import MatchingEvaluator
 from t2i.evaluation.r_precision import caption_codes, class_oracle_r_precision, r_precision
 from t2i.evaluation.settings import MatchingSettings
 from t2i.safe_load import load_torch
+from t2i.tensors import seeded_rng, torch_threads
 
 log = logging.getLogger("t2i")
 # what other modules import from here: the nets (matching_nets.py) and R-precision (r_precision.py)
@@ -98,7 +99,6 @@ def _train(model: MatchingEvaluator, datamodule, cfg: dict) -> float:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     g = torch.Generator().manual_seed(int(cfg["seed"]))
-    torch.manual_seed(int(cfg["seed"]))
     steps, bs = int(cfg["steps"]), min(int(cfg["batch_size"]), len(train))
     opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(cfg["lr"]), total_steps=steps, pct_start=0.1)
@@ -177,13 +177,10 @@ def matching_evaluator(datamodule, cache_dir: str | Path, settings: MatchingSett
         log.warning("matching evaluator cache %s was built with other settings: rebuilding it", path)
     log.info("training the text-image matching evaluator on %s's %d training images (%d steps, cached in %s)",
              type(datamodule).__name__, len(datamodule.train_set), cfg["steps"], path.parent)
-    previous = torch.get_num_threads()
-    if threads:  # 1 by default: 2 threads on 2 busy cores are many times slower than 1
-        torch.set_num_threads(int(threads))
-    try:
+    # 1 thread by default: 2 threads on 2 busy cores are many times slower than 1. Seeded
+    # inside, the caller's random state untouched (cached or trained, a run goes on alike)
+    with torch_threads(threads), seeded_rng(int(cfg["seed"])):
         seconds = _train(model, datamodule, cfg)
-    finally:
-        torch.set_num_threads(previous)
     held = datamodule.val_set if datamodule.val_set is not None and len(datamodule.val_set) else datamodule.test_set
     report = {"matching_train_seconds": round(seconds, 1), "matching_steps": int(cfg["steps"]),
               **heldout_r_precision(model, held)}

@@ -9,6 +9,7 @@ from torch import nn
 
 from t2i.evaluation.settings import TOWERS
 from t2i.images import centre_square
+from t2i.tensors import evaluating
 
 
 class ResidualBlock(nn.Module):
@@ -118,19 +119,16 @@ class MatchingEvaluator(nn.Module):
         target = torch.arange(len(img), device=img.device)
         return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
-    @torch.no_grad()
     def embed_images(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        self.eval()
-        return torch.cat([self.image(images[s:s + batch_size].float()) for s in range(0, len(images), batch_size)])
+        with evaluating(self):
+            return torch.cat([self.image(images[s:s + batch_size].float()) for s in range(0, len(images), batch_size)])
 
-    @torch.no_grad()
     def embed_texts(self, token_ids: torch.Tensor, length: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        self.eval()
-        return torch.cat([self.text(token_ids[s:s + batch_size].long(), length[s:s + batch_size].long())
-                          for s in range(0, len(token_ids), batch_size)])
+        with evaluating(self):
+            return torch.cat([self.text(token_ids[s:s + batch_size].long(), length[s:s + batch_size].long())
+                              for s in range(0, len(token_ids), batch_size)])
 
-    @torch.no_grad()
     def image_features(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        self.eval()
-        return torch.cat([self.image.features(images[s:s + batch_size].float())
-                          for s in range(0, len(images), batch_size)])
+        with evaluating(self):
+            return torch.cat([self.image.features(images[s:s + batch_size].float())
+                              for s in range(0, len(images), batch_size)])

@@ -12,6 +12,7 @@ from pytorch_lightning.callbacks import Timer
 
 from t2i.image_generator import NOISE_KINDS, draw_noise
 from t2i.tasks.gan_losses import bce, mode_seeking_ratio, r1_penalty, weighted_mean
+from t2i.tensors import derived_seed
 
 log = logging.getLogger("t2i")
 __all__ = ["GANTask", "NonFiniteLossError", "bce", "mode_seeking_ratio", "r1_penalty", "training_progress",
@@ -139,7 +140,7 @@ class GANTask(pl.LightningModule):
         step = self.global_step if step is None else step
         rank = self.global_rank if self._trainer is not None else 0
         return torch.Generator(device=self.device).manual_seed(
-            (self.seed * 1_000_003 + rank * 7_919 + step * 31 + stream) % (2 ** 63))
+            derived_seed(self.seed, rank * 7_919 + step * 31 + stream) % (2 ** 63))
 
     def noise(self, n: int, stream: int = 0, step: int | None = None) -> torch.Tensor:
         """Latent z from `rng(stream, step)`."""
