@@ -34,6 +34,7 @@ from t2i.atomic_files import atomic_path, atomic_write_text
 from t2i.checkpoint_checks import read_checkpoint
 from t2i.data.caption_datamodule import CaptionDataModule
 from t2i.errors import ModelFolderError
+from t2i.generate import images_for_captions
 from t2i.images import grid, to_pil
 from t2i.model_card import SAMPLES, describe, metrics_markdown, model_card, read_json
 from t2i.retired_options import without_retired
@@ -137,7 +138,7 @@ class ExportedGenerator:
         captions = [captions] if isinstance(captions, str) else list(captions or [])
         if not captions or not all(isinstance(c, str) and c.strip() for c in captions):
             raise ValueError('a text-to-image generator needs captions: g(["a red flower"], n=8, seed=0)')
-        return self.model.images_for_text(self.text.encode(captions), n, seed=seed)
+        return images_for_captions(self.model, self.text, captions, n, seed)
 
     def __call__(self, captions: list[str] | str | None = None, n: int = 8, seed: int = 0) -> list[Image.Image]:
         """PIL images: n per caption, caption by caption."""
