@@ -92,9 +92,7 @@ class ExportedGenerator:
         settings = without_retired(f"{task.__module__}.{task.__qualname__}", config["model"])
         if "ema_decay" in settings:
             settings["ema_decay"] = 0.0  # the exported weights already are the average
-        check_weights_fit(folder, task, settings)
-        model = task(optimizer_g=None, optimizer_d=None, **settings)
-        model.generator.load_state_dict(load_file(folder / WEIGHTS))
+        model = generator_only(folder, task, settings)
         text = None
         if config.get("text") is not None:
             vectors = load_file(folder / VECTORS)
@@ -181,16 +179,17 @@ class ExportedGenerator:
         return api.upload_folder(repo_id=repo_id, folder_path=str(self.folder)).commit_url
 
 
-def check_weights_fit(folder: Path, task, settings: dict) -> None:
-    """Refuse a config.json whose generator would not hold model.safetensors, before any
-    memory is spent on it: the net is built on the meta device (shapes, no storage) and
-    compared with the file's header (`ngf=200000` by hand would otherwise allocate first)."""
+def generator_only(folder: Path, task, settings: dict):
+    """The task with its generator net alone: built on the meta device (shapes, no storage),
+    its discriminator dropped before any memory is spent on it, the generator checked against
+    model.safetensors' header (a config.json edited to `ngf=200000` would otherwise allocate
+    first), then given storage and the file's weights."""
     try:
         with torch.device("meta"):
-            shapes = {k: tuple(v.shape) for k, v in task(optimizer_g=None, optimizer_d=None,
-                                                          **settings).generator.state_dict().items()}
+            model = task(optimizer_g=None, optimizer_d=None, **settings)
     except (TypeError, ValueError) as error:
         raise ModelFolderError(f"{folder / CONFIG}: its model settings are refused: {error}") from None
+    shapes = {k: tuple(v.shape) for k, v in model.generator.state_dict().items()}
     with safe_open(str(folder / WEIGHTS), framework="pt") as weights:
         stored = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}
     if shapes != stored:
@@ -198,6 +197,14 @@ def check_weights_fit(folder: Path, task, settings: dict) -> None:
         raise ModelFolderError(f"{folder}: {CONFIG} does not match {WEIGHTS} ({name}: the settings give "
                                f"{shapes.get(name)}, the file holds {stored.get(name)}): re-export the model "
                                "(python export.py ckpt_path=... out=DIR) rather than editing its config")
+    model.discriminator = None  # drawing never needs it
+    rest = [n for n, _ in [*model.named_parameters(), *model.named_buffers()] if not n.startswith("generator.")]
+    if rest:  # a task holding weights outside its generator: nothing in the file would fill them
+        raise ModelFolderError(f"{folder}: {type(model).__name__} holds {rest[0]} outside its generator, which "
+                               f"{WEIGHTS} does not carry")
+    model.to_empty(device="cpu")
+    model.generator.load_state_dict(load_file(folder / WEIGHTS))  # strict: every tensor of the net is in the file
+    return model
 
 
 def looks_local(name: str) -> bool:
