@@ -150,6 +150,18 @@ def test_imports_inside_functions_only_defer_optional_dependencies():
     assert hidden == []
 
 
+def test_tests_defer_an_import_only_with_a_reason():
+    """The tests import at the top too; one deferred into a function says why at the import
+    (an optional dependency, an import cycle, or the import being what the test checks)."""
+    hidden = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for _, node, inside in imports(path):
+            if inside and "#" not in lines[node.lineno - 1]:
+                hidden.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert hidden == []
+
+
 @pytest.mark.parametrize("rule", ["up", "cycle", "tool", "hidden"])
 def test_the_checks_catch_a_violation(rule, tmp_path):
     """The checker itself: a data module importing a task is upward, and so is one importing
