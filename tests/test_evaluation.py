@@ -14,12 +14,12 @@ from t2i.callbacks.eval_monitor import EvalMonitor
 from t2i.data.batches import eval_batches, split_images, spread_indices
 from t2i.data.synthetic import scenes
 from t2i.evaluation.matching import (
-    ColourHistogram,
     batch_rows,
     class_oracle_r_precision,
     matching_evaluator,
     r_precision,
 )
+from t2i.evaluation.matching_nets import ColourHistogram
 from t2i.evaluation.scores import feature_metrics, image_quality, reference_split
 from t2i.run import evaluate, train
 from tests.conftest import data_config
