@@ -7,8 +7,8 @@ from omegaconf import DictConfig
 
 from t2i.demo import launch
 from t2i.errors import ConfigError, user_errors
-from t2i.pretrained import Generator, model_override
-from t2i.warnings import quiet_libraries
+from t2i.pretrained import ExportedGenerator, model_override
+from t2i.quiet_libraries import quiet_libraries
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="demo")
@@ -17,8 +17,8 @@ def main(cfg: DictConfig) -> None:
     with user_errors():  # a known error: its one-line message and exit 2
         if bool(cfg.get("model_dir")) == bool(cfg.get("ckpt_path")):
             raise ConfigError("demo.py needs one of model=EXPORTED_DIR or ckpt_path=RUN/checkpoints/best.ckpt")
-        generator = Generator.from_pretrained(cfg.model_dir) if cfg.get("model_dir") \
-            else Generator.from_checkpoint(cfg.ckpt_path, trust=bool(cfg.trust_checkpoint))
+        generator = ExportedGenerator.from_pretrained(cfg.model_dir) if cfg.get("model_dir") \
+            else ExportedGenerator.from_checkpoint(cfg.ckpt_path, trust=bool(cfg.trust_checkpoint))
     launch(generator, port=cfg.port, host=cfg.host, share=cfg.share)
 
 

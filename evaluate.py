@@ -8,8 +8,8 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from t2i.errors import user_errors  # noqa: E402
+from t2i.quiet_libraries import quiet_libraries  # noqa: E402
 from t2i.run import evaluate  # noqa: E402
-from t2i.warnings import quiet_libraries  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")

@@ -17,7 +17,7 @@ from omegaconf import DictConfig  # noqa: E402
 from t2i.errors import user_errors  # noqa: E402
 from t2i.generate import generate_from_checkpoint  # noqa: E402
 from t2i.pretrained import load_generator, model_override  # noqa: E402
-from t2i.warnings import quiet_libraries  # noqa: E402
+from t2i.quiet_libraries import quiet_libraries  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="generate")

@@ -14,6 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 from torch.utils.data import DataLoader, Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
+NO_EXPERIMENT = "~experiment"  # the data and model configs as their own files define them
 
 
 def sync(device: str) -> None:

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import flop_registry
 
 from benchmarks.common import compose, path_overrides, step_loader
 from t2i.evaluation.domain import DomainClassifier
-from t2i.evaluation.matching import MatchingEvaluator
+from t2i.evaluation.matching_nets import MatchingEvaluator
 
 # Caption lengths of Flickr8k.token.txt's 40,460 captions (t2i.text.tokenize, max_words 25): how many
 # have 1, 2, ..., 25 words (mean 10.8). The source report's model's batch draws its lengths from them.

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import torch
 import torchvision.transforms.functional as TF
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from t2i.data.batches import eval_batches  # noqa: E402
 from t2i.data.synthetic.shapes import ShapesDataModule  # noqa: E402
 from t2i.evaluation.features import feature_space  # noqa: E402
 from t2i.evaluation.scores import feature_metrics, image_quality  # noqa: E402
+from t2i.evaluation.settings import EvalSettings  # noqa: E402
 from t2i.run import load_checkpoint  # noqa: E402
 
 DOMAIN = {"feature_extractor": "domain", "batch_size": 250}
@@ -31,8 +31,8 @@ def quality(run_dir: Path, n: int, cache_dir: str) -> dict:
     """The run's test-split scores as evaluate.py computes them, in the domain space."""
     model, datamodule, cfg = load_checkpoint(str(run_dir / "checkpoints" / "last.ckpt"))
     fake = model.sample(eval_batches(datamodule, n, 100))
-    eval_cfg = OmegaConf.merge(cfg.eval, DOMAIN)
-    m = image_quality(fake, datamodule, eval_cfg, cache_dir, generated_from="test", reference="test")
+    settings = EvalSettings.from_config(cfg.eval).with_(**DOMAIN)
+    m = image_quality(fake, datamodule, settings, cache_dir, generated_from="test", reference="test")
     return dict(run=str(run_dir), seed=cfg.get("seed"), fid=m["fid"], precision=m["precision"], recall=m["recall"])
 
 
@@ -41,7 +41,7 @@ def calibrate(n: int, cache_dir: str) -> list[dict]:
     degraded, scored against the real test images as a generator's samples would be."""
     data = ShapesDataModule(image_size=32, seed=0)
     data.setup()
-    space = feature_space(OmegaConf.create(DOMAIN), data, cache_dir)
+    space = feature_space(EvalSettings.from_config(DOMAIN), data, cache_dir)
     real = torch.stack([data.test_set[i]["image"] for i in range(n)]).float()
     val = torch.stack([data.val_set[i]["image"] for i in range(n)]).float()
     real_features = space.extract(real)

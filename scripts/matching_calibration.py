@@ -18,6 +18,7 @@ import logging
 import resource
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import hydra
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from t2i.data.batches import eval_batches  # noqa: E402
 from t2i.evaluation.alignment import derangement  # noqa: E402
 from t2i.evaluation.matching import class_oracle_r_precision, matching_evaluator, r_precision  # noqa: E402
+from t2i.evaluation.settings import EvalSettings, MatchingSettings  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -37,7 +39,7 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def calibrate(datamodule, settings: dict, cache_dir: str, n: int, draws: int = 10) -> dict:
+def calibrate(datamodule, settings: MatchingSettings, cache_dir: str, n: int, draws: int = 10) -> dict:
     datamodule.setup("fit")
     wall, cpu = time.time(), cpu_seconds()
     evaluator, report = matching_evaluator(datamodule, cache_dir, settings)
@@ -74,9 +76,9 @@ def main() -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=args.overrides)
     datamodule = hydra.utils.instantiate(cfg.data)
-    settings = dict(cfg.eval.matching)
-    result = calibrate(datamodule, settings, args.cache_dir or str(cfg.eval.cache_dir), args.n)
-    print(json.dumps({"settings": settings, **result}, indent=1, default=str))
+    settings = EvalSettings.from_config(cfg.eval)
+    result = calibrate(datamodule, settings.matching, args.cache_dir or settings.cache, args.n)
+    print(json.dumps({"settings": asdict(settings.matching), **result}, indent=1, default=str))
 
 
 if __name__ == "__main__":

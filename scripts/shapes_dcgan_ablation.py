@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 from torchvision.utils import save_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from t2i.data.synthetic.shapes import ShapesDataModule  # noqa: E402
 from t2i.evaluation.features import feature_space  # noqa: E402
 from t2i.evaluation.scores import feature_metrics  # noqa: E402
+from t2i.evaluation.settings import EvalSettings  # noqa: E402
 from t2i.images import grid  # noqa: E402
 from t2i.nets.dcgan import Discriminator, Generator  # noqa: E402
 
@@ -88,7 +88,8 @@ def main() -> None:
     data.setup()
     train = torch.stack([data.train_set[i]["image"] for i in range(len(data.train_set))])
     real = torch.stack([data.test_set[i]["image"] for i in range(1000)])
-    space = feature_space(OmegaConf.create({"feature_extractor": "domain", "batch_size": 250}), data, a.cache_dir)
+    domain = EvalSettings.from_config({"feature_extractor": "domain", "batch_size": 250})
+    space = feature_space(domain, data, a.cache_dir)
     real_features = space.extract(real)
 
     G, D = Generator(100, a.ngf, 1, 32, upsample=a.up), Discriminator(1, a.ndf, 32)

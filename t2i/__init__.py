@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name in ("load_generator", "Generator"):
+    if name in ("load_generator", "ExportedGenerator", "Generator"):
         # PEP 562 lazy attribute: `import t2i` stays light (train.py --help loads no torch)
         from t2i import pretrained  # optional here: only t2i.load_generator needs it
         return getattr(pretrained, name)

@@ -10,16 +10,16 @@ from __future__ import annotations
 from PIL import Image
 from torchvision.utils import make_grid
 
-from t2i.checks import MAX_IMAGES_PER_CAPTION
 from t2i.images import to_uint8
-from t2i.pretrained import Generator, metrics_markdown
+from t2i.pretrained import ExportedGenerator, metrics_markdown
+from t2i.value_checks import MAX_IMAGES_PER_CAPTION
 
 INSTALL = "the demo needs Gradio: pip install -r requirements-demo.txt"
 MAX_IMAGES = MAX_IMAGES_PER_CAPTION
 PAD = 2  # pixels between the grid's images
 
 
-def grid_image(generator: Generator, caption: str, n: int, seed: int) -> Image.Image:
+def grid_image(generator: ExportedGenerator, caption: str, n: int, seed: int) -> Image.Image:
     """The picture the app shows: `n` images for the caption, 8 per row, 2 px apart. Tiled in
     uint8, so each cell holds exactly the pixels of the generator's own PIL images."""
     n = max(1, min(int(n), MAX_IMAGES))
@@ -36,7 +36,7 @@ def cell(sheet: Image.Image, i: int, size: int) -> Image.Image:
     return sheet.crop((left, top, left + size, top + size))
 
 
-def build_app(generator: Generator):
+def build_app(generator: ExportedGenerator):
     try:
         import gradio as gr  # optional dependency: only the demo needs it
     except ImportError:
@@ -69,5 +69,5 @@ def build_app(generator: Generator):
     return app
 
 
-def launch(generator: Generator, port: int = 7860, host: str = "127.0.0.1", share: bool = False) -> None:
+def launch(generator: ExportedGenerator, port: int = 7860, host: str = "127.0.0.1", share: bool = False) -> None:
     build_app(generator).launch(server_name=host, server_port=int(port), share=share)

@@ -8,13 +8,13 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from t2i.checks import check_config
+from t2i.atomic_files import atomic_path
 from t2i.errors import CheckpointError, ConfigError
-from t2i.generator import is_text_to_image
+from t2i.image_generator import is_text_to_image
 from t2i.images import grid, to_unit
-from t2i.io import atomic_path
 from t2i.run import load_checkpoint, trusted
 from t2i.run_folder import RunFolder, write_hydra_record
+from t2i.value_checks import check_config
 
 log = logging.getLogger("t2i")
 
@@ -40,6 +40,13 @@ def image_names(texts: list[str], n: int, out_dir: Path) -> list[str]:
         taken.add(name)
         names.append(name)
     return names
+
+
+def images_for_captions(model, text, captions: list[str], n: int, seed: int) -> torch.Tensor:
+    """(captions, n, C, S, S) in [-1, 1]: the one way a text-to-image model draws for typed
+    captions, from a checkpoint (below) or an exported folder (t2i.pretrained): `text` (a
+    captioned data module, or the one an export restores) encodes them as in training."""
+    return model.images_for_text(text.encode(captions), n, seed=seed)
 
 
 def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
@@ -70,8 +77,7 @@ def generate_from_checkpoint(cfg, generator=None) -> list[Path]:
             raise CheckpointError(f"{cfg.ckpt_path} is a {type(model).__name__} on {type(datamodule).__name__}: "
                                   "generate.py needs a text-to-image checkpoint (e.g. experiment=shapes_gan_cls)")
         model.to(device)
-        encoded = datamodule.encode(texts)
-        images = model.images_for_text(encoded, n, seed=int(cfg.get("seed", 0)))
+        images = images_for_captions(model, datamodule, texts, n, int(cfg.get("seed", 0)))
     out_dir = Path(cfg.paths.output_dir)
     with RunFolder(out_dir):  # never into a folder another command is writing
         write_hydra_record(cfg, out_dir, job="generate")

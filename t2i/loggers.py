@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pytorch_lightning.loggers import CSVLogger, WandbLogger  # WandbLogger needs wandb only when built
 
-from t2i.io import atomic_write_text
+from t2i.atomic_files import atomic_write_text
 
 
 class ResumableCSVLogger(CSVLogger):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -29,28 +30,29 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torchvision.utils import save_image
 
-from t2i.checks import check_value, read_checkpoint
-from t2i.config_check import without_retired
-from t2i.data.captions import CaptionDataModule
+from t2i.atomic_files import atomic_path, atomic_write_text
+from t2i.checkpoint_checks import read_checkpoint
+from t2i.data.caption_datamodule import CaptionDataModule
 from t2i.errors import ModelFolderError
+from t2i.generate import images_for_captions
 from t2i.images import grid, to_pil
-from t2i.io import atomic_path, atomic_write_text
+from t2i.model_card import SAMPLES, describe, metrics_markdown, model_card, read_json
+from t2i.retired_options import without_retired
 from t2i.run import rebuild
 from t2i.run_folder import RunFolder
-from t2i.summary import MAIN_METRICS, metric_protocol
 from t2i.tasks.cond_dcgan_lstm import CondDCGANLSTM
 from t2i.tasks.dcgan import DCGAN
 from t2i.tasks.df_gan import DFGAN
 from t2i.tasks.gan_cls import GANCLS
 from t2i.tensors import evaluating
+from t2i.value_checks import check_value
 
 log = logging.getLogger("t2i")
+__all__ = ["ExportedGenerator", "export", "load_generator", "looks_local", "metrics_markdown", "model_override"]
 
 ARCHITECTURES = {"gan_cls": GANCLS, "df_gan": DFGAN, "cond_dcgan_lstm": CondDCGANLSTM, "dcgan": DCGAN}
 CONFIG, WEIGHTS, VOCABULARY, VECTORS = "config.json", "model.safetensors", "vocabulary.json", "word_vectors.safetensors"
-METRICS, SAMPLES, CARD = "metrics.json", "samples.png", "README.md"
-FORMAT_VERSION = 1
-TRAINING_ONLY = ("_target_", "optimizer_g", "optimizer_d", "scheduler")  # model settings a generator does not need
+METRICS, CARD = "metrics.json", "README.md"
 
 
 def architecture_of(model) -> str:
@@ -61,7 +63,7 @@ def architecture_of(model) -> str:
                      "(text-to-image GANs and the unconditional DCGAN)")
 
 
-class Generator:
+class ExportedGenerator:
     """A generator ready to draw: the model (eval mode, CPU by default) and, for
     text-to-image models, the text pipeline it was trained with."""
 
@@ -72,7 +74,7 @@ class Generator:
 
     # ------------------------------------------------------------- loading
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "Generator":
+    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "ExportedGenerator":
         """A folder written by `save_pretrained` (or a Hub repo id, downloaded with
         huggingface_hub when it is installed)."""
         folder = Path(path).expanduser()
@@ -90,9 +92,7 @@ class Generator:
         settings = without_retired(f"{task.__module__}.{task.__qualname__}", config["model"])
         if "ema_decay" in settings:
             settings["ema_decay"] = 0.0  # the exported weights already are the average
-        check_weights_fit(folder, task, settings)
-        model = task(optimizer_g=None, optimizer_d=None, **settings)
-        model.generator.load_state_dict(load_file(folder / WEIGHTS))
+        model = generator_only(folder, task, settings)
         text = None
         if config.get("text") is not None:
             vectors = load_file(folder / VECTORS)
@@ -102,7 +102,7 @@ class Generator:
         return cls(model.to(device), text, config, folder, read_json(folder / METRICS))
 
     @classmethod
-    def from_checkpoint(cls, ckpt_path: str | Path, trust: bool = False) -> "Generator":
+    def from_checkpoint(cls, ckpt_path: str | Path, trust: bool = False) -> "ExportedGenerator":
         """A Lightning checkpoint of train.py, read without running code from it (`trust`:
         a full unpickle, for an old or foreign checkpoint whose maker you trust)."""
         ckpt = read_checkpoint(ckpt_path, trust)
@@ -136,7 +136,7 @@ class Generator:
         captions = [captions] if isinstance(captions, str) else list(captions or [])
         if not captions or not all(isinstance(c, str) and c.strip() for c in captions):
             raise ValueError('a text-to-image generator needs captions: g(["a red flower"], n=8, seed=0)')
-        return self.model.images_for_text(self.text.encode(captions), n, seed=seed)
+        return images_for_captions(self.model, self.text, captions, n, seed)
 
     def __call__(self, captions: list[str] | str | None = None, n: int = 8, seed: int = 0) -> list[Image.Image]:
         """PIL images: n per caption, caption by caption."""
@@ -149,7 +149,7 @@ class Generator:
         out = Path(out).expanduser()
         out.mkdir(parents=True, exist_ok=True)
         generator = getattr(self.model, "generator_ema", None) or self.model.generator
-        # each file atomically (t2i.io): a kill or a full disk leaves no torn file
+        # each file atomically (t2i.atomic_files): a kill or a full disk leaves no torn file
         with atomic_path(out / WEIGHTS) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, tmp,
                       metadata={"format": "pt"})
@@ -179,16 +179,17 @@ class Generator:
         return api.upload_folder(repo_id=repo_id, folder_path=str(self.folder)).commit_url
 
 
-def check_weights_fit(folder: Path, task, settings: dict) -> None:
-    """Refuse a config.json whose generator would not hold model.safetensors, before any
-    memory is spent on it: the net is built on the meta device (shapes, no storage) and
-    compared with the file's header (`ngf=200000` by hand would otherwise allocate first)."""
+def generator_only(folder: Path, task, settings: dict):
+    """The task with its generator net alone: built on the meta device (shapes, no storage),
+    its discriminator dropped before any memory is spent on it, the generator checked against
+    model.safetensors' header (a config.json edited to `ngf=200000` would otherwise allocate
+    first), then given storage and the file's weights."""
     try:
         with torch.device("meta"):
-            shapes = {k: tuple(v.shape) for k, v in task(optimizer_g=None, optimizer_d=None,
-                                                          **settings).generator.state_dict().items()}
+            model = task(optimizer_g=None, optimizer_d=None, **settings)
     except (TypeError, ValueError) as error:
         raise ModelFolderError(f"{folder / CONFIG}: its model settings are refused: {error}") from None
+    shapes = {k: tuple(v.shape) for k, v in model.generator.state_dict().items()}
     with safe_open(str(folder / WEIGHTS), framework="pt") as weights:
         stored = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}
     if shapes != stored:
@@ -196,6 +197,14 @@ def check_weights_fit(folder: Path, task, settings: dict) -> None:
         raise ModelFolderError(f"{folder}: {CONFIG} does not match {WEIGHTS} ({name}: the settings give "
                                f"{shapes.get(name)}, the file holds {stored.get(name)}): re-export the model "
                                "(python export.py ckpt_path=... out=DIR) rather than editing its config")
+    model.discriminator = None  # drawing never needs it
+    rest = [n for n, _ in [*model.named_parameters(), *model.named_buffers()] if not n.startswith("generator.")]
+    if rest:  # a task holding weights outside its generator: nothing in the file would fill them
+        raise ModelFolderError(f"{folder}: {type(model).__name__} holds {rest[0]} outside its generator, which "
+                               f"{WEIGHTS} does not carry")
+    model.to_empty(device="cpu")
+    model.generator.load_state_dict(load_file(folder / WEIGHTS))  # strict: every tensor of the net is in the file
+    return model
 
 
 def looks_local(name: str) -> bool:
@@ -231,71 +240,6 @@ def text_pipeline(settings: dict, itos: list[str], matrix: torch.Tensor, known: 
                           "settings": settings, "examples": examples})
     return text
 
-
-def describe(model, architecture: str, text: CaptionDataModule | None, cfg, step: int, ckpt_path: Path) -> dict:
-    """config.json: everything needed to rebuild and describe the generator."""
-    settings = {k: v for k, v in dict(cfg.model).items() if k not in TRAINING_ONLY}
-    data = dict(cfg.data)
-    return {"format_version": FORMAT_VERSION, "library": "t2i", "architecture": architecture,
-            "model_class": type(model).__name__, "model": settings,
-            "image_size": int(settings.get("image_size", data.get("image_size", 0))),
-            "channels": int(settings.get("channels", data.get("channels", 3))),
-            "ema": getattr(model, "generator_ema", None) is not None,
-            "text": text.text_settings() if text is not None else None,
-            "examples": text.example_captions() if text is not None else [],
-            "trained_on": {"dataset": str(data.get("_target_", "")).rsplit(".", 1)[-1],
-                           "name": getattr(text, "dataset_name", None) or Path(str(data.get("root", ""))).name,
-                           "image_size": data.get("image_size")},
-            "task_name": cfg.get("task_name"), "seed": cfg.get("seed"), "step": step,
-            "checkpoint": ckpt_path.name}
-
-
-def _fmt(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def metrics_markdown(metrics: dict) -> str:
-    """The headline metrics as a markdown table, each with its protocol (card and demo)."""
-    rows = [(k, metrics[k]) for k in MAIN_METRICS if isinstance(metrics.get(k), (int, float))]
-    rows += [(k, v) for k, v in sorted(metrics.items()) if k.endswith(("_real", "_shuffled", "_std"))
-             and isinstance(v, (int, float)) and (k, v) not in rows]
-    if not rows:
-        return "The run wrote no metrics.json (train with evaluate_after_fit=true)."
-    lines = ["| metric | value | protocol |", "|---|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} | {(metric_protocol(metrics, k) or '-').replace('|', chr(92) + '|')} |"
-              for k, v in rows]  # protocols hold "|": escaped, or markdown splits the cell
-    lines += ["", f"(the run's metrics.json, evaluated on its {metrics.get('checkpoint', '?')} checkpoint at "
-              f"step {metrics.get('step', '?')}; all values in metrics.json)"]
-    return "\n".join(lines)
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def model_card(config: dict, metrics: dict, command: str | None) -> str:
-    """README.md: what it is, what it was trained on, its numbers with their protocol, a
-    sample grid, how to use it and the commands that made it."""
-    arch, data = config["architecture"], config["trained_on"]
-    header = yaml.safe_dump({"library_name": "t2i", "pipeline_tag": "text-to-image" if config["text"] else
-                             "unconditional-image-generation", "tags": ["gan", arch, data["name"] or "t2i"]},
-                            sort_keys=False)
-    lines = [f"---\n{header}---", f"# {arch} on {data['name']} ({config['image_size']}x{config['image_size']})", "",
-             f"A {config['model_class']} generator exported from a t2i run ({config['checkpoint']}, "
-             f"step {config['step']}, seed {config['seed']}){', EMA weights' if config['ema'] else ''}.",
-             f"Trained on: {data['name']} ({data['dataset']}, images at {data['image_size']} px).", ""]
-    lines += ["## Metrics", "", metrics_markdown(metrics), ""]
-    examples = config.get("examples") or []
-    call = f"g({json.dumps(examples[:4])}, n=8, seed=0)" if config["text"] else "g(n=8, seed=0)"
-    lines += ["## Samples", "", f"![samples]({SAMPLES})", "", f"`{call}`, one row per caption.", "",
-              "## Use", "", "```python", "import t2i", 'g = t2i.load_generator("THIS_FOLDER")',
-              f"images = {call}  # PIL images", "```", "",
-              "or `python generate.py model=THIS_FOLDER text=\"...\"`, `python demo.py model=THIS_FOLDER`.", ""]
-    if command:
-        lines += ["## Made with", "", "```", command, "```", ""]
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------------ export.py
 def run_command(run_dir: Path) -> str | None:
     """The train.py command of a run folder (Hydra's .hydra/overrides.yaml)."""
@@ -310,7 +254,7 @@ def export(ckpt_path: str | Path, out: str | Path, trust: bool = False) -> Path:
     """export.py: a checkpoint -> the self-contained folder; the run's metrics.json (next to
     checkpoints/) goes into the card."""
     ckpt_path = Path(ckpt_path).expanduser()
-    generator = Generator.from_checkpoint(ckpt_path, trust)  # a missing or unsafe file: one line (CheckpointError)
+    generator = ExportedGenerator.from_checkpoint(ckpt_path, trust)  # a missing or unsafe file: CheckpointError
     run_dir = ckpt_path.parent.parent
     metrics = generator.metrics
     if not metrics:
@@ -337,6 +281,16 @@ def model_override(argv: list[str]) -> list[str]:
     return [("model_dir=" + a.removeprefix("model=")) if a.startswith("model=") else a for a in argv]
 
 
-def load_generator(path: str | Path, device: str = "cpu") -> Generator:
-    """t2i.load_generator(DIR): an exported folder (or a Hub repo id); see Generator."""
-    return Generator.from_pretrained(path, device=device)
+def load_generator(path: str | Path, device: str = "cpu") -> ExportedGenerator:
+    """t2i.load_generator(DIR): an exported folder (or a Hub repo id); see ExportedGenerator."""
+    return ExportedGenerator.from_pretrained(path, device=device)
+
+
+def __getattr__(name: str):
+    """`t2i.pretrained.Generator`, the exported generator's name before ExportedGenerator
+    (the nets' `Generator` is the nn.Module): still found for one release, with a warning."""
+    if name != "Generator":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn("t2i.pretrained.Generator is now t2i.pretrained.ExportedGenerator; the old name goes in the next "
+                  "release", DeprecationWarning, stacklevel=2)
+    return ExportedGenerator

@@ -11,19 +11,22 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from t2i.atomic_files import AtomicCheckpointIO, atomic_write_text
 from t2i.callbacks.checkpointing import ConfigInCheckpoint, SaveOnStop
 from t2i.callbacks.eval_monitor import EvalMonitor
 from t2i.callbacks.progress import progress_bars
-from t2i.checks import check_config, check_same_model, read_checkpoint
-from t2i.config_check import check_keys, drop_retired
+from t2i.checkpoint_checks import check_same_model, read_checkpoint
 from t2i.errors import CheckpointError, ConfigError, RunStopped
-from t2i.generator import ImageGenerator, is_text_to_image
-from t2i.io import AtomicCheckpointIO, atomic_write_text
+from t2i.evaluation.settings import EvalSettings
+from t2i.image_generator import ImageGenerator, is_text_to_image
 from t2i.loggers import finish_wandb
 from t2i.precision import apply_precision
+from t2i.retired_options import drop_retired
 from t2i.run_folder import RunFolder, is_main_process, resume_command, resume_path, write_hydra_record
 from t2i.safe_load import allowed_types
 from t2i.summary import print_summary
+from t2i.unknown_keys import check_keys
+from t2i.value_checks import check_config
 
 log = logging.getLogger("t2i")
 
@@ -68,17 +71,17 @@ def build(cfg: DictConfig):
 def train(cfg: DictConfig) -> dict:
     """Fit (or resume), then optionally evaluate. Returns the final logged metrics. Holds
     the run folder's lock throughout (rank 0; the other ranks write where it says)."""
-    check_config(cfg)
+    settings = check_config(cfg) or EvalSettings()  # the evaluation settings, built once here
     check_keys(cfg)
     if not is_main_process():  # DDP ranks > 0: rank 0 has checked the folder and holds it
         last = output_dir(cfg) / "checkpoints" / "last.ckpt"
         given = cfg.get("ckpt_path") or None
-        return _train(cfg, str(last) if given in ("last", "auto") and last.exists() else given)
+        return _train(cfg, str(last) if given in ("last", "auto") and last.exists() else given, settings)
     with RunFolder(output_dir(cfg)):
-        return _train(cfg, resolve_ckpt_path(cfg))
+        return _train(cfg, resolve_ckpt_path(cfg), settings)
 
 
-def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
+def _train(cfg: DictConfig, ckpt_path: str | None, settings: EvalSettings) -> dict:
     apply_precision(cfg.trainer)  # before the config is stored in checkpoints: they record the concrete one
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
@@ -88,9 +91,9 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += [ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)), stop, *progress_bars(cfg.trainer)]
     monitor = None
-    if int(cfg.eval.get("every_n_steps", 0) or 0) > 0:
-        check_monitored(model, cfg)
-        monitor = EvalMonitor(cfg.eval, output_dir(cfg) / "checkpoints")
+    if settings.every_n_steps > 0:
+        check_monitored(model, settings)
+        monitor = EvalMonitor(settings, output_dir(cfg) / "checkpoints")
         callbacks.append(monitor)
         if trainer_is_real(cfg):
             monitor.prepare(datamodule)
@@ -128,8 +131,9 @@ def _train(cfg: DictConfig, ckpt_path: str | None) -> dict:
         raise
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     if cfg.get("evaluate_after_fit") and trainer.is_global_zero and not trainer.fast_dev_run:
-        which, step = choose_weights(model, cfg, monitor, trainer.global_step)
-        metrics.update(evaluate_model(model, datamodule, cfg, output_dir(cfg), checkpoint=which, step=step))
+        which, step = choose_weights(model, cfg, settings, monitor, trainer.global_step)
+        metrics.update(evaluate_model(model, datamodule, cfg, output_dir(cfg), checkpoint=which, step=step,
+                                      settings=settings))
     finish_wandb(exit_code=0)
     if trainer.is_global_zero and not trainer.fast_dev_run:
         print_summary(cfg, metrics, output_dir(cfg), example_caption(datamodule, model))
@@ -150,20 +154,21 @@ def trainer_is_real(cfg: DictConfig) -> bool:
     return not cfg.trainer.get("fast_dev_run")
 
 
-def check_monitored(model, cfg: DictConfig) -> None:
+def check_monitored(model, settings: EvalSettings) -> None:
     """The in-training monitor scores image generators (FID, R-precision, alignment); on
     any other model it would compare the wrong things, so it is refused before training."""
     if not isinstance(model, ImageGenerator):
-        raise ConfigError(f"eval.every_n_steps={cfg.eval.every_n_steps} scores an image generator during "
+        raise ConfigError(f"eval.every_n_steps={settings.every_n_steps} scores an image generator during "
                           f"training, and {type(model).__name__} is not one (its validation loss is logged "
                           "each epoch instead): set eval.every_n_steps=0")
 
 
-def choose_weights(model, cfg: DictConfig, monitor: EvalMonitor | None, last_step: int) -> tuple[str, int]:
+def choose_weights(model, cfg: DictConfig, settings: EvalSettings, monitor: EvalMonitor | None,
+                   last_step: int) -> tuple[str, int]:
     """The weights the evaluation after fit scores: best.ckpt (by eval.best_by) when the
     monitor kept one and eval.use_best, else the last ones. Loads them into `model`."""
     best = output_dir(cfg) / "checkpoints" / "best.ckpt"
-    if monitor is None or not cfg.eval.get("use_best", True):
+    if monitor is None or not settings.use_best:
         if isinstance(model, ImageGenerator) and cfg.get("evaluate_after_fit"):
             log.info("evaluating the last weights (step %d): no in-training monitor (eval.every_n_steps=0), so no "
                      "best.ckpt", last_step)
@@ -204,9 +209,10 @@ def rebuild(ckpt: dict, path: Path, overrides: DictConfig | None = None):
 
 
 def evaluate_model(model, datamodule, cfg: DictConfig, out_dir: Path, checkpoint: str | None = None,
-                   step: int | None = None) -> dict:
+                   step: int | None = None, settings: EvalSettings | None = None) -> dict:
+    """`model.evaluate` with the settings (by default: built from cfg.eval) into metrics.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = model.evaluate(datamodule, cfg.eval, out_dir)
+    metrics = model.evaluate(datamodule, settings or EvalSettings.from_config(cfg.get("eval")), out_dir)
     if checkpoint is not None:
         metrics.update(checkpoint=checkpoint, step=step)
     if cfg.get("trainer") is not None:  # the arithmetic the weights were trained in
@@ -220,7 +226,7 @@ def evaluate(cfg: DictConfig) -> dict:
     """evaluate.py: checkpoint -> metrics.json and pictures in hydra.run.dir."""
     if not cfg.get("ckpt_path"):
         raise ConfigError("evaluate.py needs ckpt_path=PATH/TO/last.ckpt")
-    check_config(cfg)
+    settings = check_config(cfg) or EvalSettings()  # built once here, passed down
     check_keys(cfg)
     overrides = OmegaConf.create({"eval": OmegaConf.to_container(cfg.eval)})
     data_overrides = {k: v for k, v in (cfg.get("data") or {}).items() if v is not None}
@@ -235,7 +241,7 @@ def evaluate(cfg: DictConfig) -> dict:
         model.to(device)
         write_hydra_record(cfg, output_dir(cfg), job="evaluate")
         return evaluate_model(model, datamodule, run_cfg, output_dir(cfg), checkpoint=Path(path).stem,
-                              step=ckpt.get("global_step"))
+                              step=ckpt.get("global_step"), settings=settings)
 
 
 def evaluated_checkpoint(ckpt_path: str) -> str:

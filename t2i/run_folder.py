@@ -17,8 +17,8 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from t2i.atomic_files import atomic_write_text
 from t2i.errors import RunFolderError
-from t2i.io import atomic_write_text
 
 log = logging.getLogger("t2i")
 

@@ -11,17 +11,16 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 
+from t2i.evaluation.metric_table import HEADLINE
 from t2i.run_folder import override
 
 log = logging.getLogger("t2i")
 
-# Headline metrics, in this order, where a run has them; everything else stays in metrics.json.
-MAIN_METRICS = ("fid", "kid_mean", "precision", "recall", "r_precision", "colour_accuracy", "alignment_accuracy",
-                "is_mean", "test_acc", "test_f1", "psnr_centre", "ssim_centre", "l1_centre")
+# Headline metrics (the metric table's, in its order) where a run has them; everything else
+# stays in metrics.json. MAIN_METRICS: its name before the table.
+MAIN_METRICS = HEADLINE
 # What says how the headline numbers were measured.
 PROTOCOL_KEYS = ("fid_feature_extractor", "num_samples")
-# Metrics measured under another key's protocol (image_quality writes one fid_protocol for all four).
-SHARED_PROTOCOL = {"kid_mean": "fid", "kid_std": "fid", "precision": "fid", "recall": "fid"}
 PICTURES = ("samples.png", "captions.png", "interpolation*.png", "inpainting.png", "confusion.png")
 
 
@@ -32,17 +31,6 @@ def _command_line() -> tuple[str, list[str]]:
         return "train.py", [o for o in hydra_cfg.overrides.task if not o.startswith(("hydra.run.dir", "ckpt_path"))]
     except (ValueError, AttributeError):  # not started by Hydra (tests, notebooks)
         return "train.py", []
-
-
-def metric_protocol(metrics: dict, key: str) -> str | None:
-    """How `key` was measured: its own `<key>_protocol`, else its family's
-    (r_precision_real -> r_precision_protocol, precision -> fid_protocol); None if unsaid."""
-    head = SHARED_PROTOCOL.get(key, key)
-    while head:
-        if isinstance(metrics.get(f"{head}_protocol"), str):
-            return metrics[f"{head}_protocol"]
-        head = head.rpartition("_")[0]
-    return None
 
 
 def _fmt(value) -> str:

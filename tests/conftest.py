@@ -8,6 +8,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,6 @@ def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictCon
         cfg.hydra.job.num = 0
         cfg.hydra.job.override_dirname = "test"
         cfg.paths.output_dir = str(output_dir)
-    from hydra.core.hydra_config import HydraConfig
     HydraConfig.instance().set_config(cfg)
     return cfg
 

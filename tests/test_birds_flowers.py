@@ -11,9 +11,11 @@ import pytest
 
 from t2i.data import cache as cache_mod
 from t2i.data.base import DatasetNotFoundError
-from t2i.data.birds_flowers import CUBCaptions, FlowersCaptions
 from t2i.data.cache import object_crop
+from t2i.data.cub import CUBCaptions
+from t2i.data.flowers import FlowersCaptions
 from t2i.data.synthetic import flower_field
+from t2i.evaluation.matching import dataset_name
 from tests.conftest import SHARED_DATA
 from tests.fixtures import cub as cub_fx
 from tests.fixtures import flowers as flowers_fx
@@ -68,7 +70,6 @@ def test_cub_reed_layout_class_disjoint_with_quirks_counted(cub_root, tmp_path, 
 
 
 def test_dataset_names_label_the_matching_space():
-    from t2i.evaluation.matching import dataset_name
 
     assert dataset_name(CUBCaptions(root="x")) == "cub" and dataset_name(FlowersCaptions(root="x")) == "flowers"
 

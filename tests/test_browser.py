@@ -39,6 +39,8 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium: pi
 from selenium.webdriver.common.by import By  # noqa: E402  (after the skips: selenium is optional)
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from tests.conftest import compose_config  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("T2I_TEST_ARTIFACTS", ROOT / "outputs" / "test_artifacts" / "browser"))
 CAPTION = "a large filled circle in the top left"
@@ -82,7 +84,6 @@ def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 60
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A trained, evaluated and exported GAN-CLS on captioned shapes."""
-    from tests.conftest import compose_config
     tmp = tmp_path_factory.mktemp("browser")
     cfg = compose_config("train", [f"paths.cache_dir={tmp / 'cache'}", *TINY, "evaluate_after_fit=true"],
                          tmp / "sweep" / "0")

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
+from t2i.data.any_folder import CaptionedFolder
 from t2i.data.base import DatasetNotFoundError
-from t2i.data.captioned_folder import CaptionedFolder
 from t2i.run import train
 from tests.fixtures import captioned_folder as fx
 

@@ -6,8 +6,9 @@ import hydra
 import torch
 import torch.nn.functional as F
 
-from t2i.data.captions import CaptionSampler, ShapesCaptionsDataModule
+from t2i.data.caption_dataset import CaptionSampler
 from t2i.data.synthetic.shapes import FILLS, QUADRANTS, SHAPES, SIZES, ShapesDataModule
+from t2i.data.synthetic.shapes_captions import ShapesCaptionsDataModule
 from t2i.run import load_checkpoint, train
 from t2i.text import WordVectors, tokenize
 from t2i.text.word2vec import train_word2vec

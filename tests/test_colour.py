@@ -2,6 +2,7 @@
 import torch
 
 from t2i.evaluation.colour import COLOURS, accuracy, caption_colour, colour_metrics, dominant_colours
+from t2i.evaluation.pictures import colour_grouped_items
 
 RGB = {"red": (0.9, 0.1, 0.1), "orange": (1.0, 0.55, 0.0), "yellow": (0.95, 0.9, 0.1), "green": (0.1, 0.7, 0.2),
        "blue": (0.1, 0.2, 0.9), "purple": (0.5, 0.1, 0.8), "pink": (1.0, 0.6, 0.75), "white": (0.97, 0.97, 0.95),
@@ -49,7 +50,6 @@ def test_ceiling_and_floor():
 
 
 def test_captions_picture_groups_rows_by_colour_word():
-    from t2i.evaluation.pictures import colour_grouped_items
     words = ["red", "yellow", "blue", "pink"]
     dataset = [{"caption": f"flower {i} is {words[i % 4]}" if i % 5 else f"flower {i} has long petals",
                 "image": torch.zeros(3, 8, 8)} for i in range(40)]

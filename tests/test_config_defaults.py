@@ -4,15 +4,20 @@ in Python and one built from the config agree."""
 from __future__ import annotations
 
 import inspect
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from t2i.config_check import check_keys, drop_retired, parameters
 from t2i.errors import ConfigError
+from t2i.evaluation.settings import EvalSettings, MatchingSettings
+from t2i.evaluation.settings import defaults as eval_defaults
+from t2i.evaluation.settings import docs as eval_docs
+from t2i.retired_options import drop_retired
 from t2i.run import train
+from t2i.unknown_keys import check_keys, parameters
 from tests.conftest import compose_config
 
 MODEL_DIR = Path(__file__).parents[1] / "conf" / "model"
@@ -71,7 +76,7 @@ def test_model_yaml_equals_the_signature_defaults(name, tmp_path):
     assert not drift, f"conf/model/{name}.yaml disagrees with {target}'s defaults: {drift}"
 
 
-# ------------------------------------------------------------ unknown keys (t2i/config_check.py)
+# ------------------------------------------------------------ unknown keys (t2i/unknown_keys.py)
 @pytest.mark.parametrize("override, key, valid", [
     ("+model.l2_wieght=10", "model.l2_wieght", "l2_weight"),           # a typo of a model setting
     ("+data.batchsize=8", "data.batchsize", "batch_size"),
@@ -106,3 +111,48 @@ def test_a_checkpoint_config_with_a_removed_option_at_its_off_value_still_loads(
     stored.model.spectral_norm = True
     with pytest.raises(ConfigError, match="model.spectral_norm=True is an option this version removed"):
         drop_retired(stored)
+
+
+# ------------------------------------------------------- eval settings (t2i/evaluation/settings.py)
+def test_eval_yaml_equals_the_settings_defaults():
+    """conf/eval/default.yaml states every EvalSettings default, and nothing else
+    (cache_dir is the config's to give: ${paths.cache_dir})."""
+    raw = OmegaConf.load(MODEL_DIR.parent / "eval" / "default.yaml")
+    stated = {k: v for k, v in OmegaConf.to_container(raw, resolve=False).items()
+              if not OmegaConf.is_interpolation(raw, k)}
+    expected = {k: v for k, v in eval_defaults().items() if k != "cache_dir"}
+    assert stated == expected
+    assert OmegaConf.is_interpolation(raw, "cache_dir")
+
+
+def test_every_eval_setting_has_a_doc_and_a_check():
+    for key, doc in eval_docs().items():
+        assert doc and "\n" not in doc, key
+    for f in fields(MatchingSettings) + fields(EvalSettings):
+        assert "nested" in f.metadata or callable(f.metadata["check"]), f.name
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+eval.num_sample=5", "unknown key eval.num_sample. Valid keys of eval: "),
+    ("eval.num_samples=0", "eval.num_samples=0 is not allowed: an integer >= 1"),
+    ("eval.monitor_samples=1", "eval.monitor_samples=1 is not allowed: an integer >= 2"),
+    ("eval.best_by=val/beauty", "eval.best_by='val/beauty' is not allowed: auto or one of val/fid"),
+    ("eval.best_by_tie=-1", "eval.best_by_tie=-1 is not allowed: a number >= 0"),
+    ("eval.feature_extractor=clip", "eval.feature_extractor='clip' is not allowed: one of auto, inception"),
+    ("eval.matching.tower=vit", "eval.matching.tower='vit' is not allowed: one of residual, plain"),
+    ("eval.matching.lr=0", "eval.matching.lr=0 is not allowed: a number > 0"),
+    ("eval.use_best=maybe", "eval.use_best='maybe' is not allowed: true or false"),
+])
+def test_train_refuses_a_bad_eval_setting_before_any_work_in_one_line(override, message, make_cfg, tmp_path):
+    cfg = make_cfg(["experiment=shapes_dcgan", override])
+    with pytest.raises(ConfigError) as error:
+        train(cfg)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "cache").exists()
+
+
+def test_eval_settings_are_built_from_a_partial_config():
+    settings = EvalSettings.from_config({"num_samples": 5, "matching": {"steps": 3}})
+    assert (settings.num_samples, settings.batch_size) == (5, 100)
+    assert (settings.matching.steps, settings.matching.dim) == (3, 256)
+    assert EvalSettings.of(settings) is settings

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from t2i.callbacks.progress import StepProgressBar, progress_bars
+from t2i.quiet_libraries import IGNORED_WARNINGS, quiet_libraries
 from t2i.summary import summary_lines
-from t2i.warnings import IGNORED_WARNINGS, quiet_libraries
 
 ROOT = Path(__file__).resolve().parents[1]
 

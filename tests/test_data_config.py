@@ -10,6 +10,7 @@ import hydra
 import pytest
 from omegaconf import OmegaConf
 
+from t2i.data.caption_datamodule import CaptionDataModule
 from t2i.text.word2vec import WORD2VEC_DEFAULTS
 from tests.conftest import ROOT, data_config
 
@@ -57,6 +58,5 @@ def test_yaml_values_are_the_python_defaults(name):
 def test_the_text_settings_yaml_is_the_python_defaults():
     text = OmegaConf.to_container(OmegaConf.load(Path(ROOT) / "conf" / "data" / "text" / "word2vec.yaml"))
     assert text.pop("word2vec") == WORD2VEC_DEFAULTS
-    from t2i.data.captions import CaptionDataModule
     assert text == {k: v for k, v in python_defaults(CaptionDataModule).items() if k in text}
     assert set(text) == {"max_words", "embedding_dim", "standardize"}

@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins import MixedPrecision
 
+from t2i.data.batches import eval_batches
+from t2i.evaluation.scores import image_quality
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.run import build, train
 from t2i.tasks.dcgan import DCGAN
@@ -119,7 +122,6 @@ def test_bf16_mixed_precision_trains(make_cfg, tmp_path):
 def test_fp16_grad_scaler_shared_by_both_optimizers(make_cfg, tmp_path):
     """16-mixed with a GradScaler (forced onto CPU here; on a GPU trainer.precision=16-mixed
     does the same): one scaler serves D and G, and its state is checkpointed."""
-    from pytorch_lightning.plugins import MixedPrecision
 
     cfg = make_cfg(TINY + ["trainer.max_steps=4"])
     datamodule, model = build(cfg)
@@ -137,8 +139,6 @@ def test_fp16_grad_scaler_shared_by_both_optimizers(make_cfg, tmp_path):
 def test_training_moves_generated_images_toward_the_data(make_cfg, tmp_path):
     """Domain FID (features of a classifier trained on real shapes) of generated vs real
     images drops tenfold within 100 steps."""
-    from t2i.data.batches import eval_batches
-    from t2i.evaluation.scores import image_quality
 
     overrides = ["experiment=shapes_dcgan", "data.splits=[4096,256,512]", "data.image_size=32", "model.ngf=32",
                  "model.ndf=32",
@@ -163,7 +163,6 @@ def test_training_moves_generated_images_toward_the_data(make_cfg, tmp_path):
 def test_channels_last_trains_in_nhwc_and_computes_the_same_steps(make_cfg, tmp_path):
     """model.channels_last converts the nets to NHWC for fit; the steps' losses match
     NCHW's (the same maths in another memory order, up to float rounding)."""
-    import csv
 
     weights, losses = {}, {}
     for layout in ("true", "false"):

@@ -3,6 +3,7 @@ their weights stay in sync, the checkpoint is complete and loads, and evaluation
 training runs once, on rank 0, over the whole requested sample."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -94,7 +95,6 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert metrics["num_samples"] == 48 and metrics["fid"] > 0
 
     # the monitor scored on rank 0, every image once, and both ranks agreed on best.ckpt
-    import csv
     with open(run_dir / "csv" / "metrics.csv") as f:
         rows = [r for r in csv.DictReader(f) if r.get("val/fid")]
     assert [int(r["step"]) for r in rows] == [2, 4]

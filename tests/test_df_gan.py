@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins import MixedPrecision
 
+import t2i.tasks.df_gan as df_gan
 from t2i.nets.df_gan import Affine, DBlock, DFBlock, DFDiscriminator, DFGenerator, GBlock, widths
 from t2i.run import build, train
 from t2i.tasks.df_gan import DFGAN, matching_aware_gradient_penalty
@@ -333,9 +335,7 @@ def test_bf16_mixed_trains(make_cfg):
 def test_fp16_penalty_uses_the_runs_grad_scaler(make_cfg, monkeypatch):
     """16-mixed with a GradScaler (forced onto CPU; on a GPU trainer.precision=16-mixed does
     the same): the inner gradient of MA-GP is taken at the scaler's current scale."""
-    from pytorch_lightning.plugins import MixedPrecision
 
-    import t2i.tasks.df_gan as df_gan
     scales = []
     real_penalty = df_gan.matching_aware_gradient_penalty
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from t2i.data.birds_flowers import CUBCaptions, FlowersCaptions
+from t2i.data.cub import CUBCaptions
 from t2i.data.download import fetch
 from t2i.data.download.__main__ import main
 from t2i.data.download.sources import DATASETS
 from t2i.data.flickr import FlickrCaptions
+from t2i.data.flowers import FlowersCaptions
 from tests.fixtures import cub as cub_fx
 from tests.fixtures import flickr as flickr_fx
 from tests.fixtures import flowers as flowers_fx

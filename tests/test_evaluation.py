@@ -10,17 +10,18 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from t2i.callbacks.eval_monitor import EvalMonitor
 from t2i.data.batches import eval_batches, split_images, spread_indices
 from t2i.data.synthetic import scenes
 from t2i.evaluation.matching import (
-    ColourHistogram,
     batch_rows,
     class_oracle_r_precision,
     matching_evaluator,
     r_precision,
 )
+from t2i.evaluation.matching_nets import ColourHistogram
 from t2i.evaluation.scores import feature_metrics, image_quality, reference_split
-from t2i.run import train
+from t2i.run import evaluate, train
 from tests.conftest import data_config
 
 TINY_DCGAN = ["experiment=shapes_dcgan", "data.splits=[512,64,64]", "data.image_size=32", "model.ngf=8", "model.ndf=8",
@@ -94,7 +95,8 @@ def test_matching_evaluator_ranks_real_images_far_above_the_floor(scenes_datamod
 
 def test_unknown_matching_setting_is_an_error_naming_it(scenes_datamodule, tmp_path):
     """A misspelt eval.matching key must not silently train the default evaluator."""
-    with pytest.raises(ValueError, match=r"eval.matching has no setting 'step'.*settings are .*\bsteps\b") as err:
+    with pytest.raises(ValueError, match=r"unknown key eval.matching.step\. Valid keys of eval.matching: .*\bsteps\b"
+                       ) as err:
         matching_evaluator(scenes_datamodule, tmp_path, {"step": 50, "batch_size": 64})
     assert "cpu_threads" in str(err.value) and "augment" in str(err.value)
     assert not (tmp_path / "matching").exists()  # nothing trained or cached
@@ -187,7 +189,7 @@ def test_reference_split_accepts_what_its_message_says(make_cfg):
     this function's message); val is the in-training monitor's reference, not a choice."""
     cfg = make_cfg(TINY_DCGAN)
     assert [reference_split(OmegaConf.create({"reference_split": s})) for s in ("train", "test")] == ["train", "test"]
-    with pytest.raises(ValueError, match=r"eval.reference_split must be train\|test, got 'val'"):
+    with pytest.raises(ValueError, match=r"eval.reference_split='val' is not allowed: one of train, test"):
         reference_split(OmegaConf.merge(cfg.eval, {"reference_split": "val"}))
 
 
@@ -237,7 +239,6 @@ def test_without_monitor_evaluation_names_last(make_cfg, tmp_path, caplog):
 
 
 def test_evaluate_missing_best_falls_back_to_last(make_cfg, tmp_path, caplog):
-    from t2i.run import evaluate
     train(make_cfg(TINY_DCGAN + ["trainer.max_steps=2"]))
     cfg = make_cfg([f"ckpt_path={tmp_path / 'run/checkpoints/best.ckpt'}", "eval.num_samples=48",
                     "eval.kid_subset_size=20"], name="evaluate", out=tmp_path / "eval")
@@ -272,7 +273,6 @@ def test_text_to_image_best_checkpoint_follows_alignment_not_fid(make_cfg, tmp_p
 def test_alignment_within_the_tie_goes_to_the_lower_fid():
     """eval.best_by_tie=0.01: an alignment within 0.01 of the best seen is a tie, kept when its
     FID is lower; below the band it never wins; a new top beyond the band always does."""
-    from t2i.callbacks.eval_monitor import EvalMonitor
     monitor = EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by": "val/alignment_accuracy",
                                             "best_by_tie": 0.01}), "/tmp")
     runs = [(0.900, 50.0), (0.992, 21.0), (0.980, 18.0), (0.986, 21.4), (0.983, 15.9), (0.975, 10.0), (1.0, 30.0)]
@@ -289,7 +289,6 @@ def test_alignment_within_the_tie_goes_to_the_lower_fid():
 
 
 def test_alignment_ties_broken_by_the_higher_precision():
-    from t2i.callbacks.eval_monitor import EvalMonitor
     monitor = EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by": "val/alignment_accuracy",
                                             "best_by_tie": 0.01, "best_by_tie_break": "val/precision"}), "/tmp")
     # (alignment, fid, precision): step 2 has the lower FID, step 3 the higher precision, in the band
@@ -306,6 +305,5 @@ def test_alignment_ties_broken_by_the_higher_precision():
 
 
 def test_best_by_rejects_unknown_metric():
-    from t2i.callbacks.eval_monitor import EvalMonitor
     with pytest.raises(ValueError, match="val/alignment_accuracy"):
         EvalMonitor(OmegaConf.create({"every_n_steps": 1, "best_by": "val/beauty"}), "/tmp")

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,16 @@ import torch
 import yaml
 from omegaconf import OmegaConf, open_dict
 
-from t2i import io as t2i_io
-from t2i.checks import INTEGERS, check_config
+from t2i import atomic_files as t2i_io
+from t2i.atomic_files import AtomicCheckpointIO, atomic_save, atomic_write_text, load_cache
 from t2i.data.cache import cached_images
 from t2i.errors import CheckpointError, ConfigError, RunFolderError
+from t2i.evaluation.settings import EvalSettings, MatchingSettings
 from t2i.generate import image_names
-from t2i.io import AtomicCheckpointIO, atomic_save, atomic_write_text, load_cache
 from t2i.run import train
 from t2i.run_folder import LOCK, RunFolder
 from t2i.text.word2vec import train_word2vec
+from t2i.value_checks import INTEGERS, check_config
 from tests.faults_common import ROOT, TINY
 from tests.faults_common import step as _step
 from tests.test_cache import write_images
@@ -159,7 +161,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path):
     path = tmp_path / "cache.pt"
     atomic_save({"old": True}, path)
     child = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom t2i.io import atomic_path\n"
+        "import sys, time\nfrom t2i.atomic_files import atomic_path\n"
         "with atomic_path(sys.argv[1]) as tmp:\n"
         "    with open(tmp, 'wb') as f:\n"
         "        for _ in range(1000):\n"
@@ -228,6 +230,27 @@ def test_every_checked_setting_is_named_with_value_and_what_is_allowed(make_cfg,
     check_config(cfg)  # the defaults pass
     lowest, allowed = INTEGERS[key]
     for value in _bad_values(lowest):
+        with open_dict(cfg):
+            parent, _, leaf = key.rpartition(".")
+            OmegaConf.select(cfg, parent)[leaf] = value
+        with pytest.raises(ConfigError) as error:
+            check_config(cfg)
+        assert str(error.value) == f"{key}={value!r} is not allowed: {allowed}"
+
+
+def _eval_integers() -> list[tuple[str, str]]:
+    out = []
+    for where, cls in (("eval", EvalSettings), ("eval.matching", MatchingSettings)):
+        out += [(f"{where}.{f.name}", f.metadata["allowed"]) for f in fields(cls)
+                if f.metadata.get("allowed", "").startswith("an integer")]
+    return out
+
+
+@pytest.mark.parametrize("key, allowed", _eval_integers())
+def test_every_eval_integer_is_named_with_value_and_what_is_allowed(make_cfg, key, allowed):
+    """eval.* are checked by their owner (EvalSettings), through the same check_config."""
+    cfg = make_cfg(TINY)
+    for value in ["abc", -1, 2.5, True]:
         with open_dict(cfg):
             parent, _, leaf = key.rpartition(".")
             OmegaConf.select(cfg, parent)[leaf] = value

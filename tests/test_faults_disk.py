@@ -10,11 +10,11 @@ from collections import namedtuple
 import pytest
 import torch
 
-from t2i import io as t2i_io
+from t2i import atomic_files as t2i_io
+from t2i.atomic_files import AtomicCheckpointIO, DiskFullError
 from t2i.data import cache as cache_mod
 from t2i.data.cache import cached_images
 from t2i.errors import user_errors
-from t2i.io import AtomicCheckpointIO, DiskFullError
 from t2i.run import train
 from tests.conftest import compose_config
 from tests.faults_common import TINY

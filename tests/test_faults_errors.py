@@ -10,11 +10,11 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from t2i import pretrained
-from t2i.checks import MAX_IMAGES_PER_CAPTION, check_value
 from t2i.errors import ConfigError, ModelFolderError, user_errors
 from t2i.generate import generate_from_checkpoint
-from t2i.pretrained import Generator, looks_local
+from t2i.pretrained import ExportedGenerator, looks_local
 from t2i.run_folder import resume_command
+from t2i.value_checks import MAX_IMAGES_PER_CAPTION, check_value
 from tests.conftest import compose_config
 from tests.faults_common import run_cli
 
@@ -44,7 +44,7 @@ def test_a_mistyped_local_folder_is_not_sent_to_the_hub(name, monkeypatch):
     assert looks_local(name)
     monkeypatch.undo()
     with pytest.raises(ModelFolderError, match="no such folder \\(a path, so not looked up on the Hub\\)"):
-        Generator.from_pretrained(name)
+        ExportedGenerator.from_pretrained(name)
 
 
 def test_hub_ids_still_look_like_hub_ids():
@@ -54,7 +54,7 @@ def test_hub_ids_still_look_like_hub_ids():
 def test_a_folder_without_config_is_one_line(tmp_path, capsys):
     (tmp_path / "model").mkdir()
     with pytest.raises(SystemExit) as exit_, user_errors():
-        Generator.from_pretrained(tmp_path / "model")
+        ExportedGenerator.from_pretrained(tmp_path / "model")
     assert exit_.value.code == 2 and "not an exported t2i generator" in capsys.readouterr().err
 
 
@@ -84,4 +84,4 @@ def test_a_config_that_does_not_fit_the_weights_is_refused_before_allocating(fin
     config["model"]["ngf"] = 200000
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFolderError, match="does not match model.safetensors"):
-        Generator.from_pretrained(folder)
+        ExportedGenerator.from_pretrained(folder)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from t2i.data.captioned_folder import CaptionedFolder
+from t2i.data.any_folder import CaptionedFolder
 from t2i.data.decode import MAX_IMAGE_PIXELS, TooLarge, open_image, to_rgb
 from t2i.run import train
 from tests.fixtures import captioned_folder as fx

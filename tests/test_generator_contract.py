@@ -9,7 +9,8 @@ import torch
 from hydra.utils import instantiate
 
 from t2i.errors import ConfigError
-from t2i.generator import ImageGenerator, draw_noise, is_text_to_image
+from t2i.evaluation.settings import EvalSettings
+from t2i.image_generator import ImageGenerator, draw_noise, is_text_to_image
 from t2i.run import check_monitored
 from t2i.tasks.inpainting import ContextEncoderInpainting
 
@@ -30,9 +31,8 @@ def test_the_context_encoder_is_no_image_generator_and_the_monitor_refuses_it():
     adam = partial(torch.optim.Adam, lr=1e-4)
     model = ContextEncoderInpainting(optimizer_g=adam, optimizer_d=adam)
     assert not isinstance(model, ImageGenerator) and not is_text_to_image(model)
-    cfg = type("Cfg", (), {"eval": type("Eval", (), {"every_n_steps": 5})()})()
     with pytest.raises(ConfigError, match="eval.every_n_steps=0"):
-        check_monitored(model, cfg)
+        check_monitored(model, EvalSettings(every_n_steps=5))
 
 
 def test_draw_noise_is_the_seeds_uniform_or_a_normal_and_names_a_bad_kind():

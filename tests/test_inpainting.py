@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 
 from t2i.data.base import DatasetNotFoundError
-from t2i.data.coco import COCOInpaintingDataModule, build_bow_words, content_words
+from t2i.data.coco import COCOInpaintingDataModule
+from t2i.data.coco_caption_features import build_bow_words, content_words
 from t2i.evaluation.inpainting import evaluate_inpainting, reconstruction_metrics
 from t2i.nets.inpainting import CentreDiscriminator, CNNAutoencoder, ContextEncoder, border_mean, centre_crop, hole_mask
 from t2i.run import evaluate, train
@@ -209,7 +211,6 @@ def test_evaluation_contract_and_picture(tmp_path):
     dm = make_dm(tmp_path / "data", captions="bow", test_size=4)
     model = ContextEncoderInpainting(nef=8, ngf=8, ndf=8, bottleneck=16, captions="bow", optimizer_g=None,
                                      optimizer_d=None)
-    from omegaconf import OmegaConf
     eval_cfg = OmegaConf.create({"num_samples": 100, "batch_size": 3, "inception_weights": None})
     metrics = evaluate_inpainting(model, dm, eval_cfg, tmp_path / "eval")
     for key in ("l1_centre", "l2_centre", "psnr_centre", "ssim_centre", "psnr_centre_baseline"):

@@ -2,8 +2,11 @@
 csv/metrics.csv, Hydra's .hydra/overrides.yaml, metrics.json, samples/step_*.png)."""
 from __future__ import annotations
 
+import base64
 import csv
+import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import torch
 from PIL import Image
 
 from report import build_report, direction, discover_runs, last_sample, load_run, main, short_names, summarise, xy
+from t2i.run import train
 
 
 def write_run(run_dir: Path, overrides: list[str] | None, val_losses: list[float], step_losses: list[float],
@@ -177,7 +181,6 @@ def one_thread():
 
 def test_report_of_real_training_runs(make_cfg, tmp_path, one_thread):
     """Two real (tiny) runs written by train.py's loggers and callbacks."""
-    from t2i.run import train
 
     for width in (4, 8):
         out = tmp_path / "runs" / f"w{width}"
@@ -234,9 +237,6 @@ def write_gallery_runs(root: Path, n: int = 3) -> Path:
 
 
 def test_html_gallery_is_one_standalone_page_with_protocols(tmp_path):
-    import base64
-    import io
-    import re
 
     root = write_gallery_runs(tmp_path / "sweep")
     main([str(root), "--html", str(tmp_path / "page.html")])

@@ -6,18 +6,23 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 
+import t2i.data.imdb as imdb_module
 from t2i.data.base import DatasetNotFoundError
-from t2i.data.imdb import BucketBatchSampler, IMDBDataModule, pad_batch, rating_of
+from t2i.data.imdb import BucketBatchSampler, IMDBDataModule, pad_batch
+from t2i.data.imdb_files import rating_of
 from t2i.nets.rnn import RecurrentClassifier
 from t2i.run import evaluate, train
+from t2i.tasks.sentiment import SentimentClassifier
 from tests.conftest import ROOT, SHARED_DATA
 from tests.fixtures import imdb as imdb_fixture
 
@@ -151,7 +156,6 @@ def test_missing_dataset_names_the_files_and_the_download(tmp_path):
 
 
 def test_download_only_when_missing(acl_root, tmp_path, monkeypatch):
-    import t2i.data.imdb as imdb_module
     calls = []
 
     def fake_download(name, root, mirror=None):  # t2i.data.download's fetch, tested in test_download.py
@@ -254,7 +258,6 @@ def test_lstm_learns_fixture_and_evaluate_needs_only_the_test_split(acl_root, ma
                 "train/reviews_per_s"):
         assert key in logged
     # evaluate.py: the vocabulary comes from the checkpoint, so the training reviews can be gone
-    import shutil
     shutil.rmtree(acl_root / "aclImdb" / "train")
     eval_dir = tmp_path / "eval"
     cfg = make_cfg([f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"], name="evaluate", out=eval_dir)
@@ -263,9 +266,6 @@ def test_lstm_learns_fixture_and_evaluate_needs_only_the_test_split(acl_root, ma
 
 
 def test_trainer_test_logs_test_metrics(acl_root):
-    import pytorch_lightning as pl
-
-    from t2i.tasks.sentiment import SentimentClassifier
 
     dm = IMDBDataModule(root=str(acl_root), batch_size=8, val_fraction=0.2)
     model = SentimentClassifier(vocab_size=100, optimizer=torch.optim.Adam, embedding_dim=8, hidden_size=8)
@@ -279,7 +279,6 @@ def test_trainer_test_logs_test_metrics(acl_root):
 
 
 def test_unknown_word2vec_settings_are_an_error_naming_the_valid_ones():
-    from t2i.tasks.sentiment import SentimentClassifier
 
     # "epoch" for "epochs" was dropped silently: the vectors trained with the default 10 epochs
     with pytest.raises(ValueError, match=r"model.word2vec has unknown keys \['epoch'\]; known: .*'epochs'"):
@@ -288,7 +287,6 @@ def test_unknown_word2vec_settings_are_an_error_naming_the_valid_ones():
 
 
 def test_word2vec_initialises_the_embedding(acl_root, tmp_path):
-    from t2i.tasks.sentiment import SentimentClassifier
 
     dm = IMDBDataModule(root=str(acl_root))
     dm.setup("fit")

@@ -4,9 +4,9 @@ the helper (published numbers depend on those splits): they must never change.""
 import numpy as np
 import pytest
 
-from t2i.data.birds_flowers import seeded_class_split
-from t2i.data.coco import Pool, split_pools
-from t2i.data.flickr import random_split
+from t2i.data.coco_files import Pool, split_pools
+from t2i.data.flickr_files import random_split
+from t2i.data.reed_captions import seeded_class_split
 from t2i.data.splits import carve, pick, split_count
 from t2i.data.vision import split_train_val
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from t2i.evaluation.generators import write_pictures
+from t2i.data.synthetic.shapes import ShapesDataModule
+from t2i.evaluation.image_evaluation import write_pictures
 from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
 from t2i.run import evaluate, load_checkpoint, train
+from t2i.tasks.reconstruction import ReconstructionTask
+from tests.conftest import compose_config
 
 TINY = ["data.splits=[96,32,32]", "data.batch_size=32", "trainer.enable_progress_bar=false"]
 
@@ -28,7 +36,6 @@ def one_thread():
 @pytest.fixture(scope="module")
 def ae_run(tmp_path_factory) -> Path:
     """One short shapes_autoencoder run (bottleneck 100), shared by the tests below."""
-    from tests.conftest import compose_config
 
     tmp = tmp_path_factory.mktemp("ae")
     out = tmp / "run"
@@ -82,7 +89,6 @@ def test_gnn_learns_and_logs_curves(make_cfg, tmp_path):
 
 
 def test_gnn_with_two_features_reads_two_columns(make_cfg):
-    from hydra.utils import instantiate
 
     cfg = make_cfg(["experiment=shapes_gnn", "data.num_features=2", *TINY])
     dm, model = instantiate(cfg.data), instantiate(cfg.model)
@@ -130,7 +136,6 @@ def test_gnn_from_ae_uses_the_frozen_encoder(ae_run, make_cfg, tmp_path):
 
 
 def test_dcgan_generates_from_the_codes_of_real_images(ae_run, make_cfg, tmp_path):
-    from hydra.utils import instantiate
 
     ckpt = ae_run / "checkpoints" / "last.ckpt"
     cfg = make_cfg(["experiment=shapes_dcgan_ae_features", f"model.ae_ckpt={ckpt}", "trainer.max_steps=3",
@@ -153,7 +158,6 @@ def test_dcgan_generates_from_the_codes_of_real_images(ae_run, make_cfg, tmp_pat
 
 
 def test_missing_or_wrong_ae_checkpoint_errors(ae_run, make_cfg, tmp_path):
-    from hydra.utils import instantiate
 
     cfg = make_cfg(["experiment=shapes_gnn_from_ae", *TINY])
     with pytest.raises(Exception, match=r"model.ae_ckpt=PATH"):
@@ -177,10 +181,6 @@ def test_missing_or_wrong_ae_checkpoint_errors(ae_run, make_cfg, tmp_path):
 
 
 def test_normalised_error_is_one_for_the_mean_image_and_zero_for_the_truth(tmp_path):
-    from omegaconf import OmegaConf
-
-    from t2i.data.synthetic.shapes import ShapesDataModule
-    from t2i.tasks.reconstruction import ReconstructionTask
 
     dm = ShapesDataModule(image_size=32, splits=(64, 16, 16), fill="filled")
     dm.setup()
@@ -202,9 +202,6 @@ def test_normalised_error_is_one_for_the_mean_image_and_zero_for_the_truth(tmp_p
 @pytest.mark.slow
 def test_study_script_runs_end_to_end(tmp_path):
     """scripts/shapes_study.sh at a toy budget: every step runs and every report is written."""
-    import os
-    import subprocess
-    import sys
 
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PY=sys.executable, GNN_EPOCHS="1", AE_EPOCHS="1", GAN_STEPS="2", OMP_NUM_THREADS="1",

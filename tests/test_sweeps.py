@@ -67,7 +67,7 @@ def test_slurm_launcher_makes_a_multi_node_ddp_sbatch(make_cfg, tmp_path, monkey
     """The launcher config, resolved for 2 nodes x 4 GPUs, through the parameter mapping
     of hydra-submitit-launcher into submitit's sbatch script (nothing is submitted)."""
     submitit = pytest.importorskip("submitit")
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf  # optional: hydra-submitit-launcher
 
     fake_bin = tmp_path / "bin"  # submitit checks that srun exists
     fake_bin.mkdir()

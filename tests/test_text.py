@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from gensim.models import KeyedVectors
 
 from t2i.data.synthetic.shapes import caption, sample_specs
+from t2i.data.synthetic.shapes_captions import ShapesCaptionsDataModule
 from t2i.text import Vocabulary, WordVectors, tokenize
 from t2i.text.word2vec import check_settings, fit_word_vectors, load_pretrained, train_word2vec
 
@@ -169,7 +170,6 @@ def test_load_pretrained_missing_file_says_what_it_expects(tmp_path):
 
 
 def test_datamodule_uses_pretrained_vectors(tmp_path, caplog):
-    from t2i.data.captions import ShapesCaptionsDataModule
 
     kv = toy_vectors()
     path = tmp_path / "glove.txt"

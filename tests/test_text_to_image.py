@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
+from PIL import Image
 
+from t2i.data.synthetic import scenes
+from t2i.data.synthetic.shapes import ShapesDataModule
 from t2i.evaluation.alignment import alignment_classifier, alignment_metrics, derangement
 from t2i.evaluation.scores import image_quality
 from t2i.generate import generate_from_checkpoint
@@ -376,7 +380,6 @@ def test_derangement_pairs_every_item_with_another():
 
 
 def test_alignment_is_high_on_real_images_and_low_when_shuffled(tmp_path):
-    from t2i.data.synthetic.shapes import ShapesDataModule
     dm = ShapesDataModule(image_size=32, splits=(3000, 300, 300), seed=1)
     dm.setup()
     classifier = alignment_classifier(dm, tmp_path)
@@ -397,7 +400,6 @@ def test_no_feature_space_is_a_clear_error(tmp_path):
     class Unlabelled:
         domain_name = None
 
-    from omegaconf import OmegaConf
     cfg = OmegaConf.create({"feature_extractor": "auto", "batch_size": 10})
     with pytest.raises(RuntimeError, match="inception_weights"):
         image_quality(torch.rand(10, 3, 32, 32), Unlabelled(), cfg, tmp_path)
@@ -421,7 +423,6 @@ def test_evaluate_writes_alignment_and_captions_png(t2i_ckpt, make_cfg, tmp_path
     for name in ("shape", "size", "fill", "position"):
         assert 0 <= saved[f"alignment_accuracy/{name}"] <= 1
     assert saved["num_samples"] == 64 and saved["fid_feature_extractor"] == "domain:shapes"
-    from PIL import Image
     with Image.open(tmp_path / "eval" / "captions.png") as picture:
         assert picture.width > 250 + 7 * 64 and picture.height > 8 * 64  # 8 captions x (real + 6 generated)
 
@@ -432,7 +433,6 @@ def test_flickr_evaluation_scores_in_the_matching_space(make_cfg, tmp_path):
     in the matching evaluator's image space (labelled domain:...-matching, with the
     protocol), R-precision with its ceiling and floor; captions.png and the interpolation
     pictures are written."""
-    from t2i.data.synthetic import scenes
     scenes.write(tmp_path / "flickr", sizes=(200, 10, 120))
     train(make_cfg(["experiment=flickr_t2i", "model.ngf=4", "model.ndf=8", "model.map_channels=2",
                     "model.hidden_channels=2", "data.embedding_dim=16", "data.word2vec.epochs=2", "data.batch_size=8",
@@ -523,7 +523,7 @@ def test_cond_dcgan_lstm_with_word_samples_judges_fewer_outputs():
 
 
 def test_models_old_import_path_still_works_with_a_deprecation_warning():
-    import t2i.tasks.text_to_image as old_home
+    import t2i.tasks.text_to_image as old_home  # deferred: the old path is what this test imports
 
     with pytest.warns(DeprecationWarning, match="moved to t2i.tasks.gan_cls"):
         assert old_home.GANCLS is GANCLS

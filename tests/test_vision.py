@@ -1,4 +1,6 @@
 """MNIST and CIFAR-10 read from their original file formats; clear errors when absent."""
+import pickle
+
 import pytest
 import torch
 
@@ -41,7 +43,6 @@ def test_cifar_reads_python_batches(tmp_path):
 
 def test_cifar_pixel_order_is_channel_first(tmp_path):
     """A row of the real format is 1024 red, then 1024 green, then 1024 blue values."""
-    import pickle
 
     cifar10.write(tmp_path, per_batch=4)
     path = tmp_path / "cifar-10-batches-py" / "test_batch"

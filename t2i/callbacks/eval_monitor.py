@@ -27,27 +27,12 @@ import pytorch_lightning as pl
 import torch
 
 from t2i.evaluation.features import feature_space, is_captioned
-from t2i.evaluation.generators import cache_dir_of, score_generator
+from t2i.evaluation.image_evaluation import score_generator
 from t2i.evaluation.matching import matching_evaluator
+from t2i.evaluation.metric_table import AUTO_ORDER, LOWER_IS_BETTER, MONITORED
+from t2i.evaluation.settings import EvalSettings
 
 log = logging.getLogger("t2i")
-LOGGED = ("fid", "kid_mean", "precision", "recall", "r_precision", "r_precision_real", "r_precision_shuffled",
-          "alignment_accuracy", "colour_accuracy")
-LOWER_IS_BETTER = ("fid", "kid_mean")
-TIE_BREAKS = ("fid", "precision")
-# `auto`: the first of these the scores contain (caption faithfulness first), else fid
-AUTO_ORDER = ("alignment_accuracy", "r_precision")
-
-
-def best_by_key(best_by: str | None) -> str | None:
-    """`eval.best_by` without its `val/` prefix; None for `auto`. Unknown names are an error."""
-    if best_by in (None, "", "auto"):
-        return None
-    key = str(best_by).removeprefix("val/")
-    if key not in LOGGED:
-        raise ValueError(f"eval.best_by={best_by}: not a monitored metric. Use auto or one of "
-                         + ", ".join(f"val/{k}" for k in LOGGED))
-    return key
 
 
 def better(key: str, score: float, second: float, best: float, best_second: float, top: float | None = None,
@@ -69,24 +54,16 @@ def better(key: str, score: float, second: float, best: float, best_second: floa
 
 
 class EvalMonitor(pl.Callback):
-    def __init__(self, eval_cfg, dirpath: str | Path):
-        self.eval_cfg = eval_cfg
-        self.every = int(eval_cfg.get("every_n_steps", 0) or 0)
-        self.samples = int(eval_cfg.get("monitor_samples", 1000))
-        if self.every < 0:
-            raise ValueError(f"eval.every_n_steps must be >= 0 (0 turns the monitor off), got {self.every}")
-        if self.samples < 2:
-            raise ValueError(f"eval.monitor_samples must be >= 2, got {self.samples}")
+    def __init__(self, settings, dirpath: str | Path):
+        """`settings`: EvalSettings (or an eval config, checked into them)."""
+        self.settings = EvalSettings.of(settings)
+        self.every = self.settings.every_n_steps
+        self.samples = self.settings.monitor_samples
         self.path = Path(dirpath) / "best.ckpt"
-        self.requested = best_by_key(eval_cfg.get("best_by", "auto"))
+        self.requested = self.settings.best_by_key
         self.key = self.requested  # resolved at the first score when auto
-        self.tie = float(eval_cfg.get("best_by_tie", 0.01))
-        if self.tie < 0:
-            raise ValueError(f"eval.best_by_tie must be >= 0 (0: only equal scores tie), got {self.tie}")
-        self.tie_key = str(eval_cfg.get("best_by_tie_break", "fid")).removeprefix("val/")
-        if self.tie_key not in TIE_BREAKS:
-            raise ValueError(f"eval.best_by_tie_break must be one of {', '.join('val/' + k for k in TIE_BREAKS)}, "
-                             f"got {eval_cfg.get('best_by_tie_break')}")
+        self.tie = self.settings.best_by_tie
+        self.tie_key = self.settings.tie_break_key
         self.best_score, self.best_step, self.last_step = math.nan, -1, -1
         self.best_second = math.inf if self.tie_key in LOWER_IS_BETTER else -math.inf  # nothing kept yet
         self.top_score = math.nan  # the highest score seen (higher-is-better keys)
@@ -143,9 +120,9 @@ class EvalMonitor(pl.Callback):
         """Build the feature networks (domain classifier, matching evaluator: minutes the
         first time, cached after) before fit, so trainer.max_time is spent on training."""
         datamodule.setup("fit")
-        feature_space(self.eval_cfg, datamodule, cache_dir_of(self.eval_cfg))
+        feature_space(self.settings, datamodule, self.settings.cache)
         if is_captioned(datamodule) and not getattr(datamodule, "target_names", None):
-            matching_evaluator(datamodule, cache_dir_of(self.eval_cfg), self.eval_cfg.get("matching"))
+            matching_evaluator(datamodule, self.settings.cache, self.settings.matching)
 
     def _split(self, datamodule) -> str:
         return "val" if getattr(datamodule, "val_set", None) is not None and len(datamodule.val_set) else "train"
@@ -155,8 +132,8 @@ class EvalMonitor(pl.Callback):
         split = self._split(dm)
         evaluate = getattr(pl_module, "cpu_threads_applied", None)
         with evaluate() if evaluate else contextlib.nullcontext():
-            metrics, _, _ = score_generator(pl_module, dm, self.eval_cfg, split, self.samples, reference=split)
-        return {k: float(metrics[k]) for k in LOGGED if isinstance(metrics.get(k), (int, float))} | {
+            metrics, _, _ = score_generator(pl_module, dm, self.settings, split, self.samples, reference=split)
+        return {k: float(metrics[k]) for k in MONITORED if isinstance(metrics.get(k), (int, float))} | {
             "protocol": metrics["fid_protocol"]}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -8,8 +8,8 @@ import pytorch_lightning as pl
 import torch
 from torchvision.utils import save_image
 
+from t2i.atomic_files import atomic_path
 from t2i.images import grid
-from t2i.io import atomic_path
 from t2i.tensors import evaluating, to_device
 
 

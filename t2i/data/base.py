@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from t2i.errors import T2IError
 from t2i.images import from_uint8
+from t2i.tensors import derived_seed
 
 
 def find_below(root: Path, name: str, folder: bool = False) -> Path | None:
@@ -77,7 +78,7 @@ class EpochSeededSampler(Sampler[int]):
             done, per_epoch = state
             epoch, offset = divmod(done, max(1, per_epoch))
             start = offset * self.batch_size
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(derived_seed(self.seed, epoch))
         return iter(torch.randperm(self.n, generator=g)[start:].tolist())
 
     def __len__(self) -> int:

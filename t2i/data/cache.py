@@ -15,8 +15,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from t2i.atomic_files import atomic_path, atomic_write_text, check_space, load_cache, no_space_as_error
 from t2i.data.decode import MAX_IMAGE_PIXELS, TooLarge, open_image, to_rgb
-from t2i.io import atomic_path, atomic_write_text, check_space, load_cache, no_space_as_error
 
 # of the decoding: 2 decodes 16-bit, float and transparent images by their values (1 clipped them)
 VERSION = 2

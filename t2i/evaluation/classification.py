@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryAccuracy, BinaryConfusionMatrix, BinaryF1Score
 
-from t2i.io import atomic_path
+from t2i.atomic_files import atomic_path
 from t2i.tensors import evaluating
 
 matplotlib.use("Agg")  # files only: no display is needed or assumed

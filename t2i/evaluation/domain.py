@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t2i.io import atomic_save, load_cache
+from t2i.atomic_files import atomic_save, load_cache
 from t2i.safe_load import load_torch
+from t2i.tensors import evaluating, seeded_rng
 
 log = logging.getLogger("t2i")
 
@@ -49,10 +50,9 @@ def _targets(dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
 def accuracy(classifier: DomainClassifier, images: torch.Tensor, targets: torch.Tensor,
              batch_size: int = 256) -> dict[str, float]:
     """Per-head accuracy of `classifier` on images (in [-1, 1]) against targets (N, heads)."""
-    classifier.eval()
     correct = torch.zeros(len(classifier.heads_spec))
     device = next(classifier.parameters()).device
-    with torch.no_grad():
+    with evaluating(classifier):
         for s in range(0, len(images), batch_size):
             out = classifier(images[s:s + batch_size].to(device).float())
             for j, name in enumerate(classifier.heads_spec):
@@ -96,24 +96,25 @@ def train_domain_classifier(datamodule, cache_dir: str | Path, epochs: int = 4, 
     held = datamodule.val_set if datamodule.val_set is not None and len(datamodule.val_set) else datamodule.train_set
     val_images, val_targets = _targets(held, range(min(2000, len(held))))
 
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(classifier.parameters(), lr=2e-3)
-    steps = epochs * max(1, len(images) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
-    classifier.train()
-    step = 0
-    for _ in range(epochs):
-        order = torch.randperm(len(images), generator=g)
-        for s in range(0, len(images) - batch_size + 1, batch_size):
-            idx = order[s:s + batch_size]
-            out = classifier(images[idx])
-            loss = sum(F.cross_entropy(out[k], targets[idx, j]) for j, k in enumerate(heads))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if step < steps - 1:
-                sched.step()
-            step += 1
+    # seeded inside, the caller's random state untouched (cached or trained, a run goes on alike)
+    with seeded_rng(seed):
+        opt = torch.optim.Adam(classifier.parameters(), lr=2e-3)
+        steps = epochs * max(1, len(images) // batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+        classifier.train()
+        step = 0
+        for _ in range(epochs):
+            order = torch.randperm(len(images), generator=g)
+            for s in range(0, len(images) - batch_size + 1, batch_size):
+                idx = order[s:s + batch_size]
+                out = classifier(images[idx])
+                loss = sum(F.cross_entropy(out[k], targets[idx, j]) for j, k in enumerate(heads))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if step < steps - 1:
+                    sched.step()
+                step += 1
     acc = accuracy(classifier, val_images, val_targets)
     log.info("domain classifier %s trained: held-out accuracy %s", datamodule.domain_name, acc)
     atomic_save({"state_dict": classifier.state_dict(), "accuracy": acc}, path)

@@ -21,11 +21,11 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 
 from t2i.evaluation.domain import cache_key, train_domain_classifier
 from t2i.evaluation.matching import dataset_name, matching_evaluator
+from t2i.evaluation.settings import EvalSettings
 from t2i.images import to_uint8
 
 log = logging.getLogger("t2i")
 INCEPTION = "inception-v3-compat"
-CHOICES = ("auto", "inception", "domain", "matching")
 _announced: set[str] = set()
 
 
@@ -70,7 +70,7 @@ def domain_space(datamodule, cache_dir, batch_size: int) -> FeatureSpace:
                         report=report)
 
 
-def matching_space(datamodule, cache_dir, batch_size: int, settings: dict | None) -> FeatureSpace:
+def matching_space(datamodule, cache_dir, batch_size: int, settings=None) -> FeatureSpace:
     evaluator, report = matching_evaluator(datamodule, cache_dir, settings)
     digest = hashlib.sha1(b"".join(p.detach().numpy().tobytes() for p in evaluator.image.parameters()))
     extract = lambda x: evaluator.image_features(x, batch_size).double()  # noqa: E731
@@ -82,18 +82,16 @@ def is_captioned(datamodule) -> bool:
     return hasattr(datamodule, "vocabulary")
 
 
-def feature_space(eval_cfg, datamodule, cache_dir) -> FeatureSpace:
+def feature_space(settings, datamodule, cache_dir) -> FeatureSpace:
     """The space FID/KID/precision/recall are computed in (eval.feature_extractor):
     auto = Inception when eval.inception_weights is given, else the data's own space.
     No download is attempted unless feature_extractor=inception is asked for explicitly."""
-    choice = eval_cfg.get("feature_extractor", "auto")
-    if choice not in CHOICES:
-        raise ValueError(f"eval.feature_extractor must be one of {'|'.join(CHOICES)}, got {choice!r}")
-    weights = eval_cfg.get("inception_weights")
+    settings = EvalSettings.of(settings)
+    choice, weights = settings.feature_extractor, settings.inception_weights
     if weights and not Path(weights).expanduser().exists():
         raise FileNotFoundError(f"eval.inception_weights={weights}: no such file (torch-fidelity's "
                                 "pt_inception-2015-12-05-6726825d.pth)")
-    bs = int(eval_cfg.get("batch_size", 100))
+    bs = settings.batch_size
     has_domain = getattr(datamodule, "domain_name", None) is not None
     if choice == "inception" or (choice == "auto" and weights):
         space = inception_space(weights, bs)
@@ -103,7 +101,7 @@ def feature_space(eval_cfg, datamodule, cache_dir) -> FeatureSpace:
                              "domain classifier; use auto, matching (captioned data) or inception")
         space = domain_space(datamodule, cache_dir, bs)
     elif is_captioned(datamodule):
-        space = matching_space(datamodule, cache_dir, bs, eval_cfg.get("matching"))
+        space = matching_space(datamodule, cache_dir, bs, settings.matching)
     else:
         raise RuntimeError(f"No feature space for {type(datamodule).__name__}: give eval.inception_weights=PATH "
                            "(pt_inception-2015-12-05-6726825d.pth) to compute FID/KID")

@@ -11,15 +11,15 @@ import textwrap
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+from t2i.atomic_files import atomic_path
 from t2i.data.batches import eval_batches
 from t2i.evaluation.pictures import label_font
 from t2i.evaluation.scores import image_quality
+from t2i.evaluation.settings import EvalSettings
 from t2i.images import to_pil, to_unit
-from t2i.io import atomic_path
 from t2i.nets.inpainting import border_mean, centre_crop, paste_centre
 from t2i.tensors import evaluating, to_device
 
@@ -64,11 +64,12 @@ def predict_split(model, datamodule, n: int, batch_size: int) -> dict:
     return {k: v if k == "caption" else torch.cat(v) for k, v in out.items()}
 
 
-def evaluate_inpainting(model, datamodule, eval_cfg, out_dir: Path) -> dict:
+def evaluate_inpainting(model, datamodule, settings, out_dir: Path) -> dict:
     """metrics.json's inpainting keys and inpainting.png, for any model with
     `predict_centre(batch)` and `hole_size`."""
     out_dir = Path(out_dir)
-    n, bs = int(eval_cfg.num_samples), int(eval_cfg.batch_size)
+    settings = EvalSettings.of(settings)
+    n, bs = settings.num_samples, settings.batch_size
     split = predict_split(model, datamodule, n, bs)
     hole = model.hole_size
     target = centre_crop(split["image"], hole)
@@ -81,9 +82,9 @@ def evaluate_inpainting(model, datamodule, eval_cfg, out_dir: Path) -> dict:
     metrics.update(num_test_images=len(target), captions=getattr(datamodule, "captions", None),
                    metric_pixel_range="[0, 1]", **counts)
     full = paste_centre(split["image"], split["pred"])
-    metrics.update(full_image_quality(full, eval_cfg, datamodule))
+    metrics.update(full_image_quality(full, settings, datamodule))
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = int(eval_cfg.get("inpainting_rows", 8))
+    rows = settings.inpainting_rows
     inpainting_picture(split["masked"][:rows], full[:rows], split["image"][:rows], split["caption"][:rows],
                        out_dir / "inpainting.png")
     log.info("inpainting: psnr_centre %.2f dB vs border-mean fill %.2f dB on %d test images",
@@ -91,15 +92,15 @@ def evaluate_inpainting(model, datamodule, eval_cfg, out_dir: Path) -> dict:
     return metrics
 
 
-def full_image_quality(full: torch.Tensor, eval_cfg, datamodule) -> dict:
+def full_image_quality(full: torch.Tensor, settings: EvalSettings, datamodule) -> dict:
     """FID/KID/IS of the full reconstructions (border + predicted centre) against the
     real images, only with Inception weights: a feature space for photos."""
-    if not eval_cfg.get("inception_weights"):
+    if not settings.inception_weights:
         return {"fid": None, "fid_note": "FID of the full reconstructions needs Inception weights: evaluate with "
                                          "eval.inception_weights=PATH/pt_inception-2015-12-05-6726825d.pth"}
-    cfg = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(eval_cfg)), {"feature_extractor": "inception"})
+    inception = settings.with_(feature_extractor="inception")
     # the reference: the same len(full) test images the centres were predicted for (both spread)
-    out = image_quality(full, datamodule, cfg, eval_cfg.get("cache_dir") or ".cache", reference="test")
+    out = image_quality(full, datamodule, inception, settings.cache, reference="test")
     out["fid_images"] = "full reconstructions (visible border + predicted centre) vs the real test images"
     return out
 

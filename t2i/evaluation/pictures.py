@@ -14,11 +14,11 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import save_image
 
+from t2i.atomic_files import atomic_path
 from t2i.data.batches import spread_indices
 from t2i.evaluation.colour import caption_colour
-from t2i.generator import draw_noise
+from t2i.image_generator import draw_noise
 from t2i.images import grid, to_pil
-from t2i.io import atomic_path
 from t2i.tensors import evaluating, to_device
 
 log = logging.getLogger("t2i")

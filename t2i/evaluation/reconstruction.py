@@ -9,9 +9,10 @@ from pathlib import Path
 import torch.nn.functional as F
 from torchvision.utils import save_image
 
+from t2i.atomic_files import atomic_path
 from t2i.data.batches import eval_batches
+from t2i.evaluation.settings import EvalSettings
 from t2i.images import grid
-from t2i.io import atomic_path
 from t2i.tensors import evaluating, to_device
 
 
@@ -41,10 +42,10 @@ def mean_image_mse(datamodule, split: str, batch_size: int) -> float:
     return error / max(1, pixels)
 
 
-def evaluate_reconstruction(model, datamodule, eval_cfg, out_dir: Path) -> dict:
+def evaluate_reconstruction(model, datamodule, settings, out_dir: Path) -> dict:
     """val_mse, test_mse, test_nmse and reconstructions.png (the model's `preview`: real
     and predicted images side by side)."""
-    bs = int(eval_cfg.batch_size)
+    bs = EvalSettings.of(settings).batch_size
     metrics = {f"{split}_mse": split_mse(model, datamodule, split, bs) for split in ("val", "test")}
     metrics["test_nmse"] = metrics["test_mse"] / max(1e-12, mean_image_mse(datamodule, "test", bs))
     batch = to_device(next(eval_batches(datamodule, 64, 64, "test")), model.device)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
+from t2i.atomic_files import atomic_save, load_cache
 from t2i.data.batches import split_dataset, split_images
 from t2i.evaluation.domain import cache_key
-from t2i.io import atomic_save, load_cache
 from t2i.safe_load import load_torch
 
 log = logging.getLogger("t2i")

@@ -14,8 +14,7 @@ from torch_fidelity.metric_prc import prc_features_to_metric
 
 from t2i.evaluation.features import INCEPTION, FeatureSpace, feature_space
 from t2i.evaluation.reference import reference_features
-
-REFERENCE_SPLITS = ("train", "test")  # as t2i.checks and conf/eval/default.yaml say
+from t2i.evaluation.settings import EvalSettings
 
 
 def protocol(space: str, generated: int, generated_from: str, reference: int, reference_split: str) -> str:
@@ -41,25 +40,23 @@ def feature_metrics(fake: torch.Tensor, real: torch.Tensor, kid_subset_size: int
                 recall=float(prc["recall"]))
 
 
-def reference_split(eval_cfg) -> str:
-    split = eval_cfg.get("reference_split", "test")
-    if split not in REFERENCE_SPLITS:
-        raise ValueError(f"eval.reference_split must be {'|'.join(REFERENCE_SPLITS)}, got {split!r}")
-    return split
+def reference_split(settings) -> str:
+    """eval.reference_split (checked by EvalSettings)."""
+    return EvalSettings.of(settings).reference_split
 
 
-def image_quality(fake: torch.Tensor, datamodule, eval_cfg, cache_dir, generated_from: str = "test",
+def image_quality(fake: torch.Tensor, datamodule, settings, cache_dir, generated_from: str = "test",
                   reference: str | None = None, count: int | None = None,
                   space: FeatureSpace | None = None) -> dict:
     """FID/KID/precision/recall (and IS with Inception) of `fake` (images in [-1, 1])
     against `count` (default: as many as fake) real images of the reference split."""
-    space = space or feature_space(eval_cfg, datamodule, cache_dir)
-    reference = reference or reference_split(eval_cfg)
-    bs = int(eval_cfg.get("batch_size", 100))
+    settings = EvalSettings.of(settings)
+    space = space or feature_space(settings, datamodule, cache_dir)
+    reference = reference or settings.reference_split
+    bs = settings.batch_size
     real = reference_features(space, datamodule, reference, count or len(fake), cache_dir, bs)
     metrics = dict(space.report)
-    metrics.update(feature_metrics(space.extract(fake), real, int(eval_cfg.get("kid_subset_size", 100)),
-                                   int(eval_cfg.get("seed", 0))))
+    metrics.update(feature_metrics(space.extract(fake), real, settings.kid_subset_size, settings.seed))
     metrics.update(num_samples=len(fake), num_reference=len(real), fid_feature_extractor=space.name,
                    fid_reference_split=reference,
                    fid_protocol=protocol(space.name, len(fake), generated_from, len(real), reference))

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from contextlib import contextmanager
 
 import torch
+
+from t2i.tensors import torch_threads
 
 log = logging.getLogger("t2i")
 
@@ -62,13 +63,18 @@ class CPUThreads:
                              f"got {cpu_threads!r}")
         self.cpu_threads, self._threads_before, self._auto_threads = cpu_threads, None, None
 
+    def threads_wanted(self) -> int | None:
+        """The threads to run with: the setting when the model runs on CPU, else None (as they are)."""
+        # in `setup` the module is not on its device yet: ask the trainer where it goes
+        device = self.trainer.strategy.root_device if self._trainer is not None else self.device
+        return self.resolved_cpu_threads() if self.cpu_threads and device.type == "cpu" else None
+
     def use_cpu_threads(self) -> int:
         """Set the threads when the model runs on CPU; returns the previous setting."""
         before = torch.get_num_threads()
-        # in `setup` the module is not on its device yet: ask the trainer where it goes
-        device = self.trainer.strategy.root_device if self._trainer is not None else self.device
-        if self.cpu_threads and device.type == "cpu":
-            torch.set_num_threads(self.resolved_cpu_threads())
+        wanted = self.threads_wanted()
+        if wanted:
+            torch.set_num_threads(wanted)
         return before
 
     def resolved_cpu_threads(self) -> int:
@@ -82,13 +88,9 @@ class CPUThreads:
                      "for the same numbers on a busier or quieter machine)", self._auto_threads)
         return self._auto_threads
 
-    @contextmanager
     def cpu_threads_applied(self):
-        before = self.use_cpu_threads()
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+        """`with model.cpu_threads_applied():` the model's threads inside (t2i.tensors.torch_threads)."""
+        return torch_threads(self.threads_wanted())
 
     def setup(self, stage: str) -> None:
         if self._threads_before is None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from t2i.evaluation.generators import evaluate_generator
-from t2i.generator import ImageGenerator
+from t2i.evaluation.image_evaluation import evaluate_generator
+from t2i.image_generator import ImageGenerator
 from t2i.nets.dcgan import Discriminator, Generator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.gan import GANTask, bce, r1_penalty
@@ -50,6 +50,6 @@ class DCGAN(ImageGenerator, CPUThreads, GANTask):
         loss = bce(logits, 1.0)
         return loss, {"train/d_fake_g": torch.sigmoid(logits).mean()}
 
-    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
+    def evaluate(self, datamodule, settings, out_dir) -> dict:
         with self.cpu_threads_applied():
-            return evaluate_generator(self, datamodule, eval_cfg, out_dir)
+            return evaluate_generator(self, datamodule, settings, out_dir)

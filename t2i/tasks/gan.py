@@ -8,12 +8,15 @@ from typing import Callable
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from pytorch_lightning.callbacks import Timer
 
-from t2i.generator import NOISE_KINDS, draw_noise
+from t2i.image_generator import NOISE_KINDS, draw_noise
+from t2i.tasks.gan_losses import bce, mode_seeking_ratio, r1_penalty, weighted_mean
+from t2i.tensors import derived_seed
 
 log = logging.getLogger("t2i")
+__all__ = ["GANTask", "NonFiniteLossError", "bce", "mode_seeking_ratio", "r1_penalty", "training_progress",
+           "weighted_mean"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -23,39 +26,6 @@ class NonFiniteLossError(RuntimeError):
 
 def _no_op() -> None:
     pass
-
-
-def weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Mean of per-item `values` weighted by `weight` (a bool mask or float weights >= 1
-    where nonzero); 0 when every weight is 0."""
-    weight = weight.to(values.dtype)
-    return (values * weight).sum() / weight.sum().clamp_min(1.0)
-
-
-def bce(logits: torch.Tensor, target: float, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """BCE-with-logits against a constant target: the plain mean, or with `weight` (one per
-    item: a mask or sampling weights) the weighted mean of the items' losses."""
-    if weight is None:
-        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
-    losses = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none")
-    return weighted_mean(losses.reshape(len(weight), -1).mean(1), weight)
-
-
-def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): mean squared norm of D's gradient at the real images,
-    pushed to 0; it keeps D from racing ahead of G. Differentiable (trains D)."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
-
-
-def mode_seeking_ratio(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor
-                       ) -> torch.Tensor:
-    """MSGAN's ratio (Mao et al. 2019, eq. 3): mean |G(c, z_a) - G(c, z_b)| over
-    mean |z_a - z_b|, for pairs with the same condition c. G maximises it, so two noises
-    cannot give one picture: the cure the paper proposes for conditional GANs that
-    ignore z (mode collapse per condition)."""
-    return (fake_a - fake_b).abs().float().mean() / (z_a - z_b).abs().float().mean()
-
 
 def training_progress(step: int, max_steps: int | None, timers=()) -> float:
     """How far training is, in [0, 1]: the further along of step / max_steps and of each
@@ -170,7 +140,7 @@ class GANTask(pl.LightningModule):
         step = self.global_step if step is None else step
         rank = self.global_rank if self._trainer is not None else 0
         return torch.Generator(device=self.device).manual_seed(
-            (self.seed * 1_000_003 + rank * 7_919 + step * 31 + stream) % (2 ** 63))
+            derived_seed(self.seed, rank * 7_919 + step * 31 + stream) % (2 ** 63))
 
     def noise(self, n: int, stream: int = 0, step: int | None = None) -> torch.Tensor:
         """Latent z from `rng(stream, step)`."""

@@ -33,6 +33,7 @@ from t2i.nets.inpainting import (
     paste_centre,
 )
 from t2i.tasks.gan import GANTask, bce
+from t2i.tensors import derived_seed
 
 log = logging.getLogger("t2i")
 
@@ -45,7 +46,7 @@ def augment_batch(batch: dict, hole_size: int, flip: bool, max_shift: int, seed:
     uninterrupted one would have."""
     image = batch["image"]
     n, size = image.shape[0], image.shape[-1]
-    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    g = torch.Generator().manual_seed(derived_seed(seed, step))
     flips = torch.rand(n, generator=g) < 0.5
     shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=g)
     if flip:
@@ -82,8 +83,8 @@ class InpaintingEvaluation:
         """Full images with the predicted centre pasted in (sample grids)."""
         return paste_centre(batch["masked"], self.predict_centre(batch))
 
-    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        return evaluate_inpainting(self, datamodule, eval_cfg, out_dir)
+    def evaluate(self, datamodule, settings, out_dir) -> dict:
+        return evaluate_inpainting(self, datamodule, settings, out_dir)
 
 
 # ---------------------------------------------------------------------- autoencoder

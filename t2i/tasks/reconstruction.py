@@ -21,11 +21,11 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from t2i.atomic_files import atomic_save
+from t2i.checkpoint_checks import read_checkpoint
 from t2i.data.batches import eval_batches
 from t2i.evaluation.reconstruction import evaluate_reconstruction
-from t2i.io import atomic_save
 from t2i.nets.autoencoder import ConvAutoencoder, ConvEncoder, DeconvDecoder
-from t2i.safe_load import load_torch
 from t2i.tensors import evaluating
 
 log = logging.getLogger("t2i")
@@ -58,7 +58,7 @@ def _encoder_from_checkpoint(path: Path, channels: int, image_size: int) -> Conv
     if not path.exists():
         raise FileNotFoundError(f"model.ae_ckpt={path}: no such checkpoint (an autoencoder run's "
                                 "checkpoints/last.ckpt)")
-    ckpt = load_torch(path)  # no code run from it (t2i.safe_load)
+    ckpt = read_checkpoint(path)  # the one checkpoint reader: no code run from it, one-line errors
     hp = ckpt.get("hyper_parameters", {})
     state = {k[len(ENCODER_PREFIX):]: v for k, v in ckpt.get("state_dict", {}).items()
              if k.startswith(ENCODER_PREFIX)}
@@ -123,8 +123,8 @@ class ReconstructionTask(pl.LightningModule):
         return torch.stack([half.to(pred.dtype), pred], 1).flatten(0, 1)
 
     # ---------------------------------------------------------- evaluation
-    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
-        return evaluate_reconstruction(self, datamodule, eval_cfg, out_dir)
+    def evaluate(self, datamodule, settings, out_dir) -> dict:
+        return evaluate_reconstruction(self, datamodule, settings, out_dir)
 
 
 # --------------------------------------------------------------- GNN

@@ -157,7 +157,7 @@ class SentimentClassifier(CPUThreads, pl.LightningModule):
                 "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, cosine), "interval": "step"}}
 
     # ------------------------------------------------------------ evaluation
-    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
+    def evaluate(self, datamodule, settings, out_dir) -> dict:
         """test_acc, test_f1, ... and confusion.png (t2i.evaluation.classification)."""
         with self.cpu_threads_applied():
             return evaluate_classifier(self, datamodule, out_dir, f"{self.hparams.encoder} on IMDB test")

@@ -12,8 +12,8 @@ import warnings
 
 import torch
 
-from t2i.evaluation.generators import evaluate_generator
-from t2i.generator import ImageGenerator
+from t2i.evaluation.image_evaluation import evaluate_generator
+from t2i.image_generator import ImageGenerator
 from t2i.tasks.cpu_threads import CPUThreads
 from t2i.tasks.ema import GeneratorEMA
 from t2i.tasks.gan import GANTask
@@ -83,9 +83,9 @@ class TextToImageGAN(ImageGenerator, CPUThreads, GeneratorEMA, GANTask):
         super().__init__(**gan_kw)
         self.init_cpu_threads(cpu_threads)
 
-    def evaluate(self, datamodule, eval_cfg, out_dir) -> dict:
+    def evaluate(self, datamodule, settings, out_dir) -> dict:
         with self.cpu_threads_applied():
-            return evaluate_generator(self, datamodule, eval_cfg, out_dir)
+            return evaluate_generator(self, datamodule, settings, out_dir)
 
     def images_for_text(self, encoded: dict, n: int, seed: int = 0) -> torch.Tensor:
         """`n` images per encoded caption (datamodule.encode's dict), in eval mode:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from gensim.models import KeyedVectors, Word2Vec
 
-from t2i.io import atomic_path, load_cache
+from t2i.atomic_files import atomic_path, load_cache
 from t2i.text.vocabulary import Vocabulary
 
 log = logging.getLogger("t2i")

@@ -10,12 +10,12 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from t2i.atomic_files import atomic_write_text
+from t2i.atomic_files import human_bytes as _human_bytes
 from t2i.data.download.fetch import SourceFailed, source_urls, transfer, write_sha256
 from t2i.data.download.layout import check_contents, lay_out, verify
 from t2i.data.download.sources import DATASETS, DatasetSpec, FileSpec
 from t2i.errors import T2IError
-from t2i.io import atomic_write_text
-from t2i.io import human_bytes as _human_bytes
 
 log = logging.getLogger("t2i")
 PARTS = ("all", "images", "captions")

@@ -19,8 +19,8 @@ from typing import Callable
 
 from torch.utils.model_zoo import tqdm  # the bar torchvision's downloads draw: bytes and rate
 
+from t2i.atomic_files import atomic_write_text
 from t2i.data.download.sources import FileSpec
-from t2i.io import atomic_write_text
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30       # seconds without a byte before a try counts as cut

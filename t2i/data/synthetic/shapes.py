@@ -122,6 +122,21 @@ def targets(spec: ShapeSpec) -> np.ndarray:
     return np.stack([spec.shape, spec.size, spec.filled, spec.position], 1).astype(np.int64)
 
 
+def check_settings(image_size: int, splits, options: dict) -> None:
+    """The settings both shapes data modules take: sizes, split sizes, drawing options."""
+    if image_size not in (32, 64):
+        raise ValueError(f"data.image_size must be 32 or 64, got {image_size}")
+    if len(splits) != 3 or min(splits) < 1:
+        raise ValueError(f"data.splits must be three positive sizes (train, val, test), got {splits}")
+    sample_specs(1, image_size, np.random.default_rng(0), **options)  # validate options now
+
+
+def split_spec(seed: int, index: int, n: int, image_size: int, options: dict) -> ShapeSpec:
+    """The one draw of split `index`'s shapes: ShapesDataModule and ShapesCaptionsDataModule
+    give the same images for the same seed and settings."""
+    return sample_specs(n, image_size, np.random.default_rng([seed, index]), **options)
+
+
 class ShapesDataModule(BaseDataModule):
     """Circles and squares with captions ("a large filled circle in the top left")."""
 
@@ -133,19 +148,14 @@ class ShapesDataModule(BaseDataModule):
     def __init__(self, image_size: int = 64, splits=(6000, 1000, 1000), shape="random", size="random",
                  fill="random", position="random", quadrant="top left", num_features: int = 5, **kw):
         super().__init__(**kw)
-        if image_size not in (32, 64):
-            raise ValueError(f"data.image_size must be 32 or 64, got {image_size}")
-        if len(splits) != 3 or min(splits) < 1:
-            raise ValueError(f"data.splits must be three positive sizes (train, val, test), got {splits}")
+        self.options = dict(shape=shape, size=size, fill=fill, position=position, quadrant=quadrant)
+        check_settings(image_size, splits, self.options)
         if not 1 <= num_features <= 5:
             raise ValueError(f"data.num_features must be in 1..5, got {num_features}")
         self.image_size, self.splits, self.num_features = image_size, tuple(splits), num_features
-        self.options = dict(shape=shape, size=size, fill=fill, position=position, quadrant=quadrant)
-        sample_specs(1, image_size, np.random.default_rng(0), **self.options)  # validate options now
 
     def make_split(self, index: int) -> ImageArrayDataset:
-        rng = np.random.default_rng([self.seed, index])
-        spec = sample_specs(self.splits[index], self.image_size, rng, **self.options)
+        spec = split_spec(self.seed, index, self.splits[index], self.image_size, self.options)
         return ImageArrayDataset(
             torch.from_numpy(render(spec, self.image_size)),
             caption=[caption(spec, i) for i in range(len(spec.shape))],

@@ -1,0 +1,1 @@
+"""report.py's parts: runs (reading), tables, figures, gallery (HTML)."""
