@@ -31,8 +31,9 @@ def seed_batch(args, words: int | None = None) -> dict:
 
 
 def seed_task(args, overrides: list[str] = ()):
-    """CondDCGANLSTM as `experiment=flickr_cond_dcgan_lstm` builds it (conf/model/cond_dcgan_lstm.yaml)."""
-    cfg = compose(path_overrides(args) + ["experiment=flickr_cond_dcgan_lstm", f"data.image_size={args.image_size}",
+    """CondDCGANLSTM at the full size (conf/model/cond_dcgan_lstm.yaml) in `experiment=flickr_cond_dcgan_lstm`."""
+    cfg = compose(path_overrides(args) + ["experiment=flickr_cond_dcgan_lstm", "model=cond_dcgan_lstm",
+                                          f"data.image_size={args.image_size}",
                                           f"data.batch_size={args.batch_size}", *overrides])
     torch.manual_seed(args.seed)
     return hydra.utils.instantiate(cfg.model)
@@ -71,9 +72,10 @@ def seed_step_phases(task, batch: dict, phases: Phases) -> None:
     z = task.noise(batch["image"].shape[0], stream=1)
     maps = phases("word generator fwd", lambda: gen.draw_words(z, batch["word_vectors"], batch["length"]))
     maps_in = leaf(maps)
-    outputs = phases("ConvLSTM + to_image fwd", lambda: gen.draw_outputs(maps_in, batch["length"]))
+    # the step keeps the ConvLSTM's states; each loss turns the outputs it uses into images
+    outputs = phases("ConvLSTM fwd", lambda: gen.states(maps_in, batch["length"]))
     outs = leaf(outputs)
-    # D step (outputs detached)
+    # D step (states detached)
     opt_d.zero_grad(set_to_none=True)
     d_loss, _ = phases("D step: D fwd (real + word outputs)", lambda: task.discriminator_loss(batch, outs.detach()))
     phases("D step: backward", d_loss.backward)
@@ -82,11 +84,11 @@ def seed_step_phases(task, batch: dict, phases: Phases) -> None:
     opt_g.zero_grad(set_to_none=True)
     for p in disc.parameters():
         p.requires_grad_(False)
-    judged, weight = task.judged_outputs(batch, outs, stream=2)
+    judged, weight = phases("G step: image head on word outputs", lambda: task.judged_outputs(batch, outs, stream=2))
     logits = phases("G step: D fwd on word outputs", lambda: disc(judged))
 
     def distance():
-        diff = (type(gen).final(outs, batch["length"]) - batch["image"]).flatten(1)
+        diff = (task.final_images(batch, outs) - batch["image"]).flatten(1)
         return diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
 
     dist = phases("G step: L2 term fwd", distance)
@@ -94,7 +96,7 @@ def seed_step_phases(task, batch: dict, phases: Phases) -> None:
     phases("G step: backward through D and L2", loss.backward)
     for p in disc.parameters():
         p.requires_grad_(True)
-    phases("ConvLSTM + to_image bwd", lambda: outputs.backward(outs.grad))
+    phases("ConvLSTM bwd", lambda: outputs.backward(outs.grad))
     phases("word generator bwd", lambda: maps.backward(maps_in.grad))
     phases("optimizer steps", opt_g.step)
 

@@ -63,7 +63,8 @@ def dcgan(args, n: int):
 
 
 def report_model(args, n: int):
-    task, cfg = lightning_model(args, ["experiment=flickr_cond_dcgan_lstm", *args.seed_overrides])
+    task, cfg = lightning_model(args, ["experiment=flickr_cond_dcgan_lstm", "model=cond_dcgan_lstm",
+                                       *args.seed_overrides])
     g = torch.Generator().manual_seed(args.seed)
     return task, caption_batch(n, int(cfg.data.image_size), int(cfg.data.embedding_dim), g)
 
