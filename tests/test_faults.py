@@ -230,12 +230,17 @@ def test_every_checked_setting_is_named_with_value_and_what_is_allowed(make_cfg,
     check_config(cfg)  # the defaults pass
     lowest, allowed = INTEGERS[key]
     for value in _bad_values(lowest):
-        with open_dict(cfg):
-            parent, _, leaf = key.rpartition(".")
-            OmegaConf.select(cfg, parent)[leaf] = value
-        with pytest.raises(ConfigError) as error:
-            check_config(cfg)
-        assert str(error.value) == f"{key}={value!r} is not allowed: {allowed}"
+        _assert_refused(cfg, key, value, allowed)
+
+
+def _assert_refused(cfg, key: str, value, allowed: str) -> None:
+    """Setting `key` to `value` makes check_config refuse it in one line naming both."""
+    with open_dict(cfg):
+        parent, _, leaf = key.rpartition(".")
+        OmegaConf.select(cfg, parent)[leaf] = value
+    with pytest.raises(ConfigError) as error:
+        check_config(cfg)
+    assert str(error.value) == f"{key}={value!r} is not allowed: {allowed}"
 
 
 def _eval_integers() -> list[tuple[str, str]]:
@@ -251,12 +256,7 @@ def test_every_eval_integer_is_named_with_value_and_what_is_allowed(make_cfg, ke
     """eval.* are checked by their owner (EvalSettings), through the same check_config."""
     cfg = make_cfg(TINY)
     for value in ["abc", -1, 2.5, True]:
-        with open_dict(cfg):
-            parent, _, leaf = key.rpartition(".")
-            OmegaConf.select(cfg, parent)[leaf] = value
-        with pytest.raises(ConfigError) as error:
-            check_config(cfg)
-        assert str(error.value) == f"{key}={value!r} is not allowed: {allowed}"
+        _assert_refused(cfg, key, value, allowed)
 
 
 def test_reference_split_and_generate_n_are_checked(make_cfg):

@@ -179,10 +179,7 @@ class WordSequenceGenerator(nn.Module):
     def states(self, maps: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """The word maps through the sequence model: (B, T, state, s, s), zeros after each
         caption's end (never used)."""
-        steps = int(length.max())
-        hidden = self.lstm(maps, length)
-        out = hidden.new_zeros(len(length), steps, *hidden.shape[1:])
-        return out.index_put((word_mask(length, steps),), hidden)
+        return self.by_step(self.lstm(maps, length), length)
 
     def draw_states(self, z: torch.Tensor, word_vectors: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         return self.states(self.draw_words(z, word_vectors, length), length)
@@ -190,10 +187,14 @@ class WordSequenceGenerator(nn.Module):
     def draw_outputs(self, maps: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """The word maps through the sequence model and `to_image`: (B, T, nc, S, S),
         T = the longest caption, zeros after each caption's end (never judged)."""
+        return self.by_step(self.to_image(self.lstm(maps, length)), length)
+
+    @staticmethod
+    def by_step(packed: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """Packed rows (caption by caption) -> (B, T, ...), zeros after each caption's end."""
         steps = int(length.max())
-        images = self.to_image(self.lstm(maps, length))
-        out = images.new_zeros(len(length), steps, *images.shape[1:])
-        return out.index_put((word_mask(length, steps),), images)
+        out = packed.new_zeros(len(length), steps, *packed.shape[1:])
+        return out.index_put((word_mask(length, steps),), packed)
 
     @staticmethod
     def final(outputs: torch.Tensor, length: torch.Tensor) -> torch.Tensor:

@@ -79,11 +79,12 @@ class CondDCGANLSTM(TextToImageGAN):
 
     def generate(self, batch: dict, z: torch.Tensor) -> torch.Tensor:
         generator = self.drawing_generator()
-        states = generator.draw_states(z, batch["word_vectors"], batch["length"])
-        return generator.to_image(WordSequenceGenerator.final(states, batch["length"]))
+        return self.final_images(batch, generator.draw_states(z, batch["word_vectors"], batch["length"]), generator)
 
-    def final_images(self, batch: dict, states: torch.Tensor) -> torch.Tensor:
-        return self.generator.to_image(WordSequenceGenerator.final(states, batch["length"]))
+    def final_images(self, batch: dict, states: torch.Tensor, generator=None) -> torch.Tensor:
+        """Each caption's image (its output after the last word) from the step's states."""
+        generator = self.generator if generator is None else generator
+        return generator.to_image(WordSequenceGenerator.final(states, batch["length"]))
 
     def judged_outputs(self, batch: dict, states: torch.Tensor, stream: int = 0
                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
