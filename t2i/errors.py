@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
@@ -43,7 +44,9 @@ class RunStopped(SystemExit):
 
 @contextmanager
 def user_errors():
-    """Around an entry point's work: a T2IError becomes its one-line message and exit 2."""
+    """Around an entry point's work: a T2IError becomes its one-line message and exit 2, and
+    the run folder Hydra made for the refused command is removed again (it writes nothing)."""
+    fresh = _fresh_run_folder()
     try:
         yield
     except (T2IError, InstantiationException) as error:
@@ -56,8 +59,36 @@ def user_errors():
         if os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_multirun():
             raise  # a sweep reports the failed job (Hydra's "Error executing job") and goes on
         print(f"error: {error}", file=sys.stderr)
+        if fresh is not None:
+            _remove_if_untouched(*fresh)
         raise SystemExit(2) from None
 
 
 def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _fresh_run_folder() -> tuple[Path, set[str]] | None:
+    """(folder, its file names) when Hydra has just made this single run's folder: it holds
+    nothing but Hydra's own empty log files. None otherwise (no Hydra, a sweep, a folder in use)."""
+    if not HydraConfig.initialized() or _in_multirun():
+        return None
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    entries = list(folder.iterdir()) if folder.is_dir() else []
+    if not entries or all(p.is_file() and p.suffix == ".log" and p.stat().st_size == 0 for p in entries):
+        return folder, {p.name for p in entries}
+    return None
+
+
+def _remove_if_untouched(folder: Path, names: set[str]) -> None:
+    """Remove a refused command's run folder when it still holds only the log files it had
+    at the start (what the command itself logged before the refusal goes with them)."""
+    try:
+        entries = list(folder.iterdir())
+        if {p.name for p in entries} != names or not all(p.is_file() for p in entries):
+            return  # something else was written there: keep it
+        for p in entries:
+            p.unlink()
+        folder.rmdir()
+    except OSError:
+        pass  # the folder is only tidied away: a failure to do so changes nothing else

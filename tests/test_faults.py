@@ -275,10 +275,11 @@ def test_a_bad_setting_fails_before_any_work(make_cfg, tmp_path):
 
 @pytest.mark.slow  # a train.py start (tests/test_evaluate.py's CLI error test is the fast one)
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path):
-    out = subprocess.run([sys.executable, "train.py", "eval.num_samples=0", f"hydra.run.dir={tmp_path}"],
+    out = subprocess.run([sys.executable, "train.py", "eval.num_samples=0", f"hydra.run.dir={tmp_path / 'run'}"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
     assert out.stderr.strip() == "error: eval.num_samples=0 is not allowed: an integer >= 1 (generated images scored)"
+    assert not (tmp_path / "run").exists()  # not even the folder and log file Hydra made for it
 
 
 # ------------------------------------------------------------------ generate.py

@@ -39,6 +39,7 @@ def test_a_malicious_checkpoint_runs_nothing_in_any_entry_point(tmp_path, script
     assert out.returncode == 2, out.stderr[-2000:]
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr[-2000:]
     assert "needs posix.system" in out.stderr and "trust_checkpoint=true" in out.stderr
+    assert not (tmp_path / "out").exists()  # a refused command writes nothing
 
 
 def test_a_malicious_checkpoint_is_refused_in_process(make_cfg, tmp_path):
