@@ -541,8 +541,8 @@ def test_photo_experiments_of_the_report_model_share_one_cpu_setting(tmp_path):
     for name in ("flickr_cond_dcgan_lstm", "flickr_t2i", "cub_cond_dcgan_lstm", "cub_t2i", "flowers_cond_dcgan_lstm",
                  "flowers_t2i"):
         cfg = compose_config("train", [f"experiment={name}"], tmp_path)
-        assert cfg.trainer.max_steps == 1000 and cfg.trainer.max_time is None
+        assert cfg.trainer.max_steps == 1800 and cfg.trainer.max_time is None
         models[name] = {k: v for k, v in cfg.model.items() if k not in ("seed",)}
     first = next(iter(models.values()))
     assert all(m == first for m in models.values())
-    assert first["draw_size"] == 16 and first["d_word_samples"] == 2 and first["sequence"] == "conv_lstm"
+    assert first["draw_size"] == 16 and first["d_word_samples"] == 2 and first["ndf"] == 16 and first["sequence"] == "conv_lstm"
