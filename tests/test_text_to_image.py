@@ -545,4 +545,5 @@ def test_photo_experiments_of_the_report_model_share_one_cpu_setting(tmp_path):
         models[name] = {k: v for k, v in cfg.model.items() if k not in ("seed",)}
     first = next(iter(models.values()))
     assert all(m == first for m in models.values())
-    assert first["draw_size"] == 16 and first["d_word_samples"] == 2 and first["ndf"] == 16 and first["sequence"] == "conv_lstm"
+    cpu_size = {k: first[k] for k in ("draw_size", "d_word_samples", "ndf", "sequence")}
+    assert cpu_size == {"draw_size": 16, "d_word_samples": 2, "ndf": 16, "sequence": "conv_lstm"}
