@@ -86,12 +86,7 @@ def seed_step_phases(task, batch: dict, phases: Phases) -> None:
         p.requires_grad_(False)
     judged, weight = phases("G step: image head on word outputs", lambda: task.judged_outputs(batch, outs, stream=2))
     logits = phases("G step: D fwd on word outputs", lambda: disc(judged))
-
-    def distance():
-        diff = (task.final_images(batch, outs) - batch["image"]).flatten(1)
-        return diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
-
-    dist = phases("G step: L2 term fwd", distance)
+    dist = phases("G step: L2 term fwd", lambda: task.distance(batch, outs))
     loss = bce(logits, 1.0, weight) + task.l2_weight * dist
     phases("G step: backward through D and L2", loss.backward)
     for p in disc.parameters():

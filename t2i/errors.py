@@ -75,7 +75,7 @@ def _fresh_run_folder() -> tuple[Path, set[str]] | None:
         return None
     folder = Path(HydraConfig.get().runtime.output_dir)
     entries = list(folder.iterdir()) if folder.is_dir() else []
-    if not entries or all(p.is_file() and p.suffix == ".log" and p.stat().st_size == 0 for p in entries):
+    if all(p.is_file() and p.suffix == ".log" and p.stat().st_size == 0 for p in entries):
         return folder, {p.name for p in entries}
     return None
 
@@ -85,7 +85,7 @@ def _remove_if_untouched(folder: Path, names: set[str]) -> None:
     at the start (what the command itself logged before the refusal goes with them)."""
     try:
         entries = list(folder.iterdir())
-        if {p.name for p in entries} != names or not all(p.is_file() for p in entries):
+        if {p.name for p in entries} != names:
             return  # something else was written there: keep it
         for p in entries:
             p.unlink()

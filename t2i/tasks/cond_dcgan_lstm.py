@@ -113,9 +113,14 @@ class CondDCGANLSTM(TextToImageGAN):
         return loss, {"train/d_real": torch.sigmoid(real_logits).mean(),
                       "train/d_fake": torch.sigmoid(fake_logits).mean()}
 
-    def generator_loss(self, batch, states):
+    def distance(self, batch, states) -> torch.Tensor:
+        """The report's distance on the last output: ‖output_n − image‖₂ per caption, RMS-scaled
+        (divided by √pixels), averaged over the batch."""
         diff = (self.final_images(batch, states) - batch["image"]).flatten(1)
-        distance = diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
+        return diff.norm(dim=1).mean() / diff.shape[1] ** 0.5
+
+    def generator_loss(self, batch, states):
+        distance = self.distance(batch, states)
         if self.adversarial_weight == 0:
             return self.l2_weight * distance, {"train/g_distance": distance}
         judged, weight = self.judged_outputs(batch, states, stream=2)
