@@ -18,6 +18,7 @@ from PIL import Image
 from t2i.data.synthetic import scenes
 from t2i.data.synthetic.shapes import ShapesDataModule
 from t2i.evaluation.alignment import alignment_classifier, alignment_metrics, derangement
+from t2i.evaluation.outlines import has_hole, outline_metrics
 from t2i.evaluation.scores import image_quality
 from t2i.generate import generate_from_checkpoint
 from t2i.nets.conv_lstm import ConvLSTM, CumulativeMean, WordSequenceGenerator
@@ -393,6 +394,33 @@ def test_alignment_is_high_on_real_images_and_low_when_shuffled(tmp_path):
     assert set(metrics) >= {f"alignment_accuracy/{k}" for k in dm.target_names}
     blank = -torch.ones_like(real)  # ignores every caption: near the floor
     assert alignment_metrics(classifier, blank, real, targets)["alignment_accuracy"] < 0.65
+
+
+def test_an_outline_is_closed_only_when_no_gap_lets_the_outside_in():
+    ring = -torch.ones(1, 1, 12, 12)
+    ring[..., 3, 3:9] = ring[..., 8, 3:9] = ring[..., 3:9, 3] = ring[..., 3:9, 8] = 1.0  # a square outline
+    diamond = -torch.ones(1, 1, 12, 12)
+    for i, j in ((2, 5), (3, 4), (4, 3), (5, 2), (6, 3), (7, 4), (8, 5), (7, 6), (6, 7), (5, 8), (4, 7), (3, 6)):
+        diamond[..., i, j] = 1.0  # ink touching only at corners still encloses its inside
+    gap = ring.clone()
+    gap[..., 3, 5] = -1.0  # one missing pixel
+    dim = ring * 0.0 - 0.75  # a line barely brighter than black is not ink
+    filled = -torch.ones(1, 1, 12, 12)
+    filled[..., 3:9, 3:9] = 1.0
+    assert has_hole(torch.cat([ring, diamond, gap, dim, filled])).tolist() == [True, True, False, False, False]
+
+
+def test_real_outline_shapes_are_closed_and_fakes_are_counted_on_outline_captions_only():
+    dm = ShapesDataModule(image_size=32, splits=(8, 8, 400), seed=2)
+    dm.setup()
+    real = torch.stack([dm.test_set[i]["image"] for i in range(400)])
+    outline = torch.stack([dm.test_set[i]["targets"][2] == 0 for i in range(400)])  # fill: 0 outline
+    broken = real.clone()
+    broken[..., 16:, :] = -1.0  # the lower half erased: no outline low enough to close stays closed
+    metrics = outline_metrics(broken, real, outline)
+    assert metrics["outline_closed_real"] == 1.0 and metrics["outline_closed_count"] == int(outline.sum()) > 100
+    assert metrics["outline_closed"] < 0.7
+    assert outline_metrics(real, real, torch.zeros(400, dtype=torch.bool)) == {}
 
 
 def test_no_feature_space_is_a_clear_error(tmp_path):

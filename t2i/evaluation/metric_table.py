@@ -29,6 +29,7 @@ METRICS = (
     Metric("r_precision_real", "r_precision", None, _VAL),
     Metric("r_precision_shuffled", "r_precision", None, _VAL),
     Metric("alignment_accuracy", "alignment_accuracy", "higher", _BOTH),
+    Metric("outline_closed", "alignment_accuracy", "higher", _BOTH),
     Metric("colour_accuracy", "colour_accuracy", "higher", _BOTH),
     Metric("is_mean", "fid", "higher", _HEAD),
     Metric("test_acc", "test_acc", "higher", _HEAD),
@@ -41,9 +42,9 @@ BY_NAME = {m.name: m for m in METRICS}
 
 # the order the monitor logs (val/*) and the summary lists (headline) them
 MONITORED = ("fid", "kid_mean", "precision", "recall", "r_precision", "r_precision_real", "r_precision_shuffled",
-             "alignment_accuracy", "colour_accuracy")
+             "alignment_accuracy", "outline_closed", "colour_accuracy")
 HEADLINE = ("fid", "kid_mean", "precision", "recall", "r_precision", "colour_accuracy", "alignment_accuracy",
-            "is_mean", "test_acc", "test_f1", "psnr_centre", "ssim_centre", "l1_centre")
+            "outline_closed", "is_mean", "test_acc", "test_f1", "psnr_centre", "ssim_centre", "l1_centre")
 assert set(MONITORED) == {m.name for m in METRICS if MONITOR in m.shown}
 assert set(HEADLINE) == {m.name for m in METRICS if SUMMARY in m.shown}
 LOWER_IS_BETTER = tuple(m.name for m in METRICS if m.better == "lower")
