@@ -37,12 +37,14 @@ def test_advertisement_log_line_is_dropped():
     handler.emit = lambda record: seen.append(record.getMessage())
     logger.addHandler(handler)
     level, logger.level = logger.level, logging.INFO
+    disabled, logger.disabled = logger.disabled, False  # a Hydra run earlier in this worker disables existing loggers
     try:
         logger.info("💡 Tip: try installing [litlogger](https://pypi.org/project/litlogger/)")
         logger.info("GPU available: False, used: False")
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+        logger.disabled = disabled
     assert seen == ["GPU available: False, used: False"]
 
 

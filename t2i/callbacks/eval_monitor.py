@@ -174,7 +174,8 @@ class EvalMonitor(pl.Callback):
         if trainer.is_global_zero:
             log.info("step %d: val/fid %.3f%s (%s)%s", step, metrics["fid"],
                      "".join(f", val/{k} {metrics[k]:.3f}" for k in ("precision", "recall", "r_precision",
-                                                                     "alignment_accuracy", "colour_accuracy")
+                                                                     "alignment_accuracy", "outline_closed",
+                                                                     "colour_accuracy")
                              if k in metrics),
                      protocol, f"  -> best.ckpt (by {self.metric})" if improved else "")
         if improved:
