@@ -452,6 +452,8 @@ def test_evaluate_writes_alignment_and_captions_png(t2i_ckpt, make_cfg, tmp_path
     for name in ("shape", "size", "fill", "position"):
         assert 0 <= saved[f"alignment_accuracy/{name}"] <= 1
     assert saved["num_samples"] == 64 and saved["fid_feature_extractor"] == "domain:shapes"
+    assert saved["outline_closed_real"] == 1.0 and 0 <= saved["outline_closed"] <= 1  # real rings are whole
+    assert 0 < saved["outline_closed_count"] < 64  # the outline captions only
     with Image.open(tmp_path / "eval" / "captions.png") as picture:
         assert picture.width > 250 + 7 * 64 and picture.height > 8 * 64  # 8 captions x (real + 6 generated)
 
