@@ -414,13 +414,16 @@ def test_real_outline_shapes_are_closed_and_fakes_are_counted_on_outline_caption
     dm = ShapesDataModule(image_size=32, splits=(8, 8, 400), seed=2)
     dm.setup()
     real = torch.stack([dm.test_set[i]["image"] for i in range(400)])
-    outline = torch.stack([dm.test_set[i]["targets"][2] == 0 for i in range(400)])  # fill: 0 outline
+    targets = torch.stack([dm.test_set[i]["targets"] for i in range(400)])
+    outline = targets[:, 2] == 0  # fill: 0 outline
     broken = real.clone()
     broken[..., 16:, :] = -1.0  # the lower half erased: no outline low enough to close stays closed
-    metrics = outline_metrics(broken, real, outline)
+    metrics = outline_metrics(broken, real, targets, dm.target_names)
     assert metrics["outline_closed_real"] == 1.0 and metrics["outline_closed_count"] == int(outline.sum()) > 100
     assert metrics["outline_closed"] < 0.7
-    assert outline_metrics(real, real, torch.zeros(400, dtype=torch.bool)) == {}
+    filled = ~outline  # no outline caption: nothing to count
+    assert outline_metrics(real[filled], real[filled], targets[filled], dm.target_names) == {}
+    assert outline_metrics(real, real, targets[:, [0, 1, 3]], ("shape", "size", "position")) == {}  # no fill
 
 
 def test_no_feature_space_is_a_clear_error(tmp_path):

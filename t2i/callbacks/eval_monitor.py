@@ -29,10 +29,13 @@ import torch
 from t2i.evaluation.features import feature_space, is_captioned
 from t2i.evaluation.image_evaluation import score_generator
 from t2i.evaluation.matching import matching_evaluator
-from t2i.evaluation.metric_table import AUTO_ORDER, LOWER_IS_BETTER, MONITORED
+from t2i.evaluation.metric_table import AUTO_ORDER, BY_NAME, LOWER_IS_BETTER, MONITORED
 from t2i.evaluation.settings import EvalSettings
 
 log = logging.getLogger("t2i")
+# The scores the monitor's log line names after val/fid: the monitored ones a run improves (no
+# real ceilings or shuffled floors), KID left to the loggers.
+LOGGED = tuple(k for k in MONITORED if BY_NAME[k].better and k not in ("fid", "kid_mean"))
 
 
 def better(key: str, score: float, second: float, best: float, best_second: float, top: float | None = None,
@@ -173,10 +176,7 @@ class EvalMonitor(pl.Callback):
         improved = self.consider(key, metrics, step)
         if trainer.is_global_zero:
             log.info("step %d: val/fid %.3f%s (%s)%s", step, metrics["fid"],
-                     "".join(f", val/{k} {metrics[k]:.3f}" for k in ("precision", "recall", "r_precision",
-                                                                     "alignment_accuracy", "outline_closed",
-                                                                     "colour_accuracy")
-                             if k in metrics),
+                     "".join(f", val/{k} {metrics[k]:.3f}" for k in LOGGED if k in metrics),
                      protocol, f"  -> best.ckpt (by {self.metric})" if improved else "")
         if improved:
             trainer.save_checkpoint(self.path, weights_only=False)  # full state: best.ckpt resumes too

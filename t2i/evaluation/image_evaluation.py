@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 
 from t2i.data.batches import eval_batches
-from t2i.data.synthetic.shapes import FILLS
 from t2i.evaluation.alignment import alignment_classifier, alignment_metrics, derangement
 from t2i.evaluation.colour import colour_metrics
 from t2i.evaluation.features import is_captioned
@@ -75,11 +74,8 @@ def alignment(fake: torch.Tensor, batches: list[dict], datamodule, settings: Eva
     targets = torch.cat([b["targets"] for b in batches])
     real = torch.cat([b["image"] for b in batches])
     classifier = alignment_classifier(datamodule, settings.cache)
-    metrics = alignment_metrics(classifier, fake, real, targets, seed=settings.seed)
-    names = list(datamodule.target_names)
-    if "fill" in names:  # captioned shapes: are the outlines drawn whole?
-        metrics.update(outline_metrics(fake, real, targets[:, names.index("fill")] == FILLS.index("outline")))
-    return metrics
+    return {**alignment_metrics(classifier, fake, real, targets, seed=settings.seed),
+            **outline_metrics(fake, real, targets, datamodule.target_names)}
 
 
 def score_generator(model, datamodule, settings, split: str, n: int, reference: str | None = None

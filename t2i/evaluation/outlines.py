@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from t2i.data.synthetic.shapes import FILLS
+
 CROSS = torch.tensor([[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
 
 
@@ -37,10 +39,16 @@ def has_hole(images: torch.Tensor, threshold: float = -0.5) -> torch.Tensor:
     return ((dark - outside) > 0).flatten(1).any(1)
 
 
-def outline_metrics(fake: torch.Tensor, real: torch.Tensor, is_outline: torch.Tensor) -> dict[str, float]:
-    """`fake[i]` was drawn from the caption of `real[i]`; `is_outline[i]` says whether that
-    caption asks for an outline. Returns outline_closed, outline_closed_real and their count."""
-    is_outline = is_outline.bool().cpu()
+def outline_metrics(fake: torch.Tensor, real: torch.Tensor, targets: torch.Tensor,
+                    target_names) -> dict[str, float]:
+    """`fake[i]` was drawn from the caption of `real[i]`, whose attribute targets are
+    `targets[i]` (columns named by `target_names`). Data without a `fill` attribute (not
+    the shapes) has no outlines: {}. Else outline_closed, outline_closed_real and their count,
+    over the captions that ask for an outline."""
+    names = list(target_names)
+    if "fill" not in names:
+        return {}
+    is_outline = targets[:, names.index("fill")].cpu() == FILLS.index("outline")
     count = int(is_outline.sum())
     if count == 0:
         return {}
